@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""The course's two commands.
+
+    python3 course.py          set up .venv with the pinned versions, open JupyterLab on chapter 00
+    python3 course.py test     (re)use .venv and run every test: unit tests + every notebook under nbval
+
+Setup is idempotent: .venv is (re)installed only when requirements.txt changed.
+Anything after `test` is passed to pytest, e.g. `python3 course.py test tests/test_model.py -x`.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+REQUIREMENTS = ROOT / "requirements.txt"
+STAMP = VENV / "gptedu-requirements.sha256"
+FIRST_NOTEBOOK = "notebooks/00_welcome.ipynb"
+
+# The environment every run shares: offline model hubs, one torch thread
+# (committed notebook outputs were made with GPTEDU_THREADS=1, see gptedu.setup).
+RUN_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "GPTEDU_THREADS": os.environ.get("GPTEDU_THREADS", "1"),
+    "PYTHONHASHSEED": "0",
+    "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+}
+
+
+def venv_bin(name: str) -> Path:
+    folder = "Scripts" if os.name == "nt" else "bin"
+    suffix = ".exe" if os.name == "nt" else ""
+    return VENV / folder / f"{name}{suffix}"
+
+
+def requirements_hash() -> str:
+    return hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
+
+
+def ensure_venv() -> None:
+    """Create .venv and install the pins, unless it already holds exactly them."""
+    if sys.version_info < (3, 10):
+        sys.exit(f"gptedu needs Python 3.10 or newer; this is {sys.version.split()[0]}.")
+    if STAMP.exists() and STAMP.read_text().strip() == requirements_hash():
+        return
+    if not venv_bin("python").exists():
+        print(f"Creating {VENV.relative_to(ROOT)} ...", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    pip = [str(venv_bin("python")), "-m", "pip", "install", "--disable-pip-version-check"]
+    print("Installing the pinned versions from requirements.txt (a few minutes the first time) ...", flush=True)
+    subprocess.run(pip + ["-q", "-r", str(REQUIREMENTS)], check=True)
+    subprocess.run(pip + ["-q", "--no-deps", "-e", str(ROOT)], check=True)
+    STAMP.write_text(requirements_hash() + "\n")
+
+
+def run(cmd: list[str]) -> int:
+    env = {**os.environ, **RUN_ENV}
+    return subprocess.call(cmd, cwd=ROOT, env=env)
+
+
+def main(argv: list[str]) -> int:
+    command = argv[0] if argv else "start"
+    if command in ("-h", "--help", "help"):
+        print(__doc__)
+        return 0
+    if command not in ("start", "test", "setup"):
+        print(f"Unknown command {command!r}. Use one of: start (default), test, setup.\n{__doc__}")
+        return 2
+    ensure_venv()
+    if command == "setup":
+        return 0
+    if command == "test":
+        return run([str(venv_bin("python")), "-m", "pytest", *argv[1:]])
+    return run([str(venv_bin("jupyter")), "lab", FIRST_NOTEBOOK, *argv[1:]])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
