@@ -4,6 +4,10 @@
     python3 course.py          set up .venv with the pinned versions, open JupyterLab on chapter 00
     python3 course.py test     (re)use .venv and run every test: unit tests + every notebook under nbval
 
+For maintainers: `python3 course.py execute [NOTEBOOK ...]` re-executes notebooks in place
+(default: all of notebooks/) with the same environment the tests use, so their committed
+outputs are the ones nbval expects.
+
 Setup is idempotent: .venv is (re)installed only when requirements.txt changed.
 Anything after `test` is passed to pytest, e.g. `python3 course.py test tests/test_model.py -x`.
 """
@@ -69,12 +73,16 @@ def main(argv: list[str]) -> int:
     if command in ("-h", "--help", "help"):
         print(__doc__)
         return 0
-    if command not in ("start", "test", "setup"):
-        print(f"Unknown command {command!r}. Use one of: start (default), test, setup.\n{__doc__}")
+    if command not in ("start", "test", "setup", "execute"):
+        print(f"Unknown command {command!r}. Use one of: start (default), test, setup, execute.\n{__doc__}")
         return 2
     ensure_venv()
     if command == "setup":
         return 0
+    if command == "execute":
+        notebooks = argv[1:] or sorted(str(p.relative_to(ROOT)) for p in (ROOT / "notebooks").glob("*.ipynb"))
+        return run([str(venv_bin("jupyter")), "nbconvert", "--to", "notebook", "--execute", "--inplace",
+                    "--ExecutePreprocessor.timeout=1800", *notebooks])
     if command == "test":
         return run([str(venv_bin("python")), "-m", "pytest", *argv[1:]])
     return run([str(venv_bin("jupyter")), "lab", FIRST_NOTEBOOK, *argv[1:]])
