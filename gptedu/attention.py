@@ -1,0 +1,82 @@
+"""Causal multi-head self-attention, dense (GPT-1/2/3) or locally banded (GPT-3).
+
+A dense causal layer lets position i attend to every position j <= i. A banded layer
+(GPT-3's "locally banded sparse attention") lets it attend only to the last `window`
+positions, i - window < j <= i. Masks are boolean: True means "may attend".
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .config import GPTConfig
+
+
+def causal_mask(T: int, device: torch.device | str | None = None) -> torch.Tensor:
+    """(T, T) bool, True where query i may see key j: j <= i."""
+    return torch.ones(T, T, dtype=torch.bool, device=device).tril()
+
+
+def banded_causal_mask(T: int, window: int, device: torch.device | str | None = None) -> torch.Tensor:
+    """(T, T) bool, True where query i may see key j: i - window < j <= i."""
+    return causal_mask(T, device).triu(diagonal=1 - window)
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head causal self-attention; `window=None` is dense, an int makes it banded."""
+
+    def __init__(self, config: GPTConfig, window: int | None = None):
+        super().__init__()
+        self.n_head = config.n_head
+        self.window = window
+        self.dropout = config.dropout
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # q, k, v fused
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.attn_dropout = nn.Dropout(config.dropout)
+        self.resid_dropout = nn.Dropout(config.dropout)
+
+    def mask(self, T: int, device: torch.device | str | None = None) -> torch.Tensor:
+        """The (T, T) boolean mask this layer applies."""
+        if self.window is None:
+            return causal_mask(T, device)
+        return banded_causal_mask(T, self.window, device)
+
+    def forward(
+        self, x: torch.Tensor, return_weights: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """x: (B, T, C) -> y: (B, T, C); with return_weights also the (B, n_head, T, T) weights.
+
+        The weights are the softmax probabilities, before attention dropout.
+        """
+        B, T, C = x.shape
+        q, k, v = self.c_attn(x).split(C, dim=2)
+        # (B, T, C) -> (B, n_head, T, head_dim)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        if return_weights:
+            y, att = self._explicit(q, k, v)
+        else:
+            y, att = self._fused(q, k, v), None
+        y = y.transpose(1, 2).contiguous().view(B, T, C)  # re-assemble the heads side by side
+        y = self.resid_dropout(self.c_proj(y))
+        return (y, att) if return_weights else y
+
+    def _fused(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """PyTorch's fused kernel: fast, but it never materialises the weights."""
+        dropout_p = self.dropout if self.training else 0.0
+        if self.window is None:
+            return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
+        mask = self.mask(q.size(-2), q.device)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
+
+    def _explicit(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """softmax(q k^T / sqrt(d) + mask) v, written out so the weights can be returned."""
+        att = (q @ k.transpose(-2, -1)) / math.sqrt(k.size(-1))  # (B, nh, T, T)
+        att = att.masked_fill(~self.mask(q.size(-2), q.device), float("-inf"))
+        att = F.softmax(att, dim=-1)
+        return self.attn_dropout(att) @ v, att
+
+    def extra_repr(self) -> str:
+        return f"n_head={self.n_head}, " + ("dense" if self.window is None else f"banded window={self.window}")
