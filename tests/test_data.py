@@ -51,6 +51,14 @@ def test_shakespeare_corpus():
     assert data.load_shakespeare(["hamlet", "lear"]) == hamlet + "\n\n" + data.load_play("lear")
 
 
+def test_held_out_plays_are_disjoint_from_pretraining():
+    held_out, pretrain = set(data.HELD_OUT_PLAYS), set(data.pretraining_plays())
+    assert held_out <= set(data.list_plays()) and not held_out & pretrain
+    assert held_out | pretrain == set(data.list_plays())
+    share = len(data.load_shakespeare(sorted(held_out))) / len(data.load_shakespeare())
+    assert 0.10 < share < 0.15
+
+
 def test_unknown_play_suggests_the_right_name():
     with pytest.raises(data.DataError, match="Did you mean hamlet"):
         data.load_play("hamelt")
