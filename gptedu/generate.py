@@ -1,0 +1,137 @@
+"""Sampling text from a GPT: greedy, temperature, top-k and top-p (nucleus).
+
+One step of generation: run the model on the context, take the logits of the last
+position, turn them into a choice of the next token, append it, repeat. The context
+is cropped to the model's last block_size tokens, so you can generate as long as you like.
+
+    ids = generate(model, idx, 100, temperature=0.8, top_k=40)
+    text = complete(model, tokenizer, "ROMEO:", max_new_tokens=200, top_p=0.9)
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def _check_top_k(k: int, vocab_size: int) -> None:
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= vocab_size:
+        raise ValueError(f"top_k={k!r} must be a whole number between 1 and the vocabulary size "
+                         f"{vocab_size}; use top_k=None to keep every token.")
+
+
+def _check_top_p(p: float) -> None:
+    if not 0.0 < p <= 1.0:
+        raise ValueError(f"top_p={p} must be in (0, 1]: the share of probability mass to keep, "
+                         f"e.g. 0.9. Use top_p=None (or 1.0) to keep every token.")
+
+
+def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
+    """Keep the k largest logits of the last dimension, set the rest to -inf (ties at the k-th are kept)."""
+    _check_top_k(k, logits.size(-1))
+    kth = torch.topk(logits, k, dim=-1).values[..., -1:]  # (..., 1)
+    return logits.masked_fill(logits < kth, float("-inf"))
+
+
+def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
+    """Nucleus filter: keep the smallest set of most likely tokens whose probabilities sum to >= p.
+
+    A token stays if the tokens more likely than it sum to less than p, so the most likely
+    token always stays. The rest are set to -inf.
+    """
+    _check_top_p(p)
+    if p == 1.0:
+        return logits
+    sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+    probs = F.softmax(sorted_logits, dim=-1)
+    mass_before = torch.cumsum(probs, dim=-1) - probs  # probability of the tokens ranked above
+    drop_sorted = mass_before >= p
+    drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)  # back to vocabulary order
+    return logits.masked_fill(drop, float("-inf"))
+
+
+def _check_args(model: torch.nn.Module, idx: torch.Tensor, max_new_tokens: int, temperature: float,
+                top_k: int | None, top_p: float | None, greedy: bool) -> None:
+    vocab_size, block_size = model.config.vocab_size, model.config.block_size
+    if max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens={max_new_tokens} must be >= 0.")
+    if not greedy and not temperature > 0:
+        raise ValueError(f"temperature={temperature} must be > 0 (it divides the logits). For deterministic "
+                         f"decoding (always the most likely token) use greedy=True.")
+    if top_k is not None:
+        _check_top_k(top_k, vocab_size)
+    if top_p is not None:
+        _check_top_p(top_p)
+    if idx.dim() != 2 or idx.dtype != torch.long:
+        raise ValueError(f"idx must be (batch, time) token ids of dtype long; got shape {tuple(idx.shape)}, "
+                         f"dtype {idx.dtype}. For one sequence use torch.tensor([ids]).")
+    if idx.size(1) == 0:
+        raise ValueError("The prompt is empty: give at least one token to start from "
+                         "(for a character model, e.g. a newline).")
+    if idx.size(1) > block_size:
+        raise ValueError(f"The prompt has {idx.size(1)} tokens but the model's context (block_size) is "
+                         f"{block_size}. Crop it to its last {block_size} tokens: prompt[-{block_size}:] "
+                         f"(or idx[:, -{block_size}:]).")
+    if idx.min() < 0 or idx.max() >= vocab_size:
+        raise ValueError(f"The prompt holds token ids from {idx.min().item()} to {idx.max().item()}, outside "
+                         f"this model's vocabulary 0..{vocab_size - 1}: encode it with the model's own tokenizer.")
+
+
+@torch.no_grad()
+def generate(model: torch.nn.Module, idx: torch.Tensor, max_new_tokens: int, *, temperature: float = 1.0,
+             top_k: int | None = None, top_p: float | None = None, greedy: bool = False,
+             generator: torch.Generator | None = None) -> torch.Tensor:
+    """Extend idx (B, T) by max_new_tokens tokens; returns (B, T + max_new_tokens).
+
+    greedy=True takes the most likely token every step (temperature, top_k, top_p unused).
+    Otherwise the logits are divided by temperature, filtered by top_k then top_p, and a
+    token is sampled; pass a seeded torch.Generator for reproducible samples. The model
+    runs in eval mode (no dropout) and is put back in the mode it was in.
+    """
+    _check_args(model, idx, max_new_tokens, temperature, top_k, top_p, greedy)
+    block_size = model.config.block_size
+    was_training = model.training
+    model.eval()
+    try:
+        for _ in range(max_new_tokens):
+            logits, _ = model(idx[:, -block_size:])  # crop: the model sees at most block_size tokens
+            logits = logits[:, -1, :]  # (B, vocab): the prediction after the last token
+            if greedy:
+                next_id = logits.argmax(dim=-1, keepdim=True)
+            else:
+                next_id = _sample(logits / temperature, top_k, top_p, generator)
+            idx = torch.cat([idx, next_id], dim=1)
+    finally:
+        model.train(was_training)
+    return idx
+
+
+def _sample(logits: torch.Tensor, top_k: int | None, top_p: float | None,
+            generator: torch.Generator | None) -> torch.Tensor:
+    if top_k is not None:
+        logits = top_k_filter(logits, top_k)
+    if top_p is not None:
+        logits = top_p_filter(logits, top_p)
+    probs = F.softmax(logits, dim=-1)
+    if generator is not None and generator.device != probs.device:
+        # sample where the generator lives, so a CPU generator gives the same tokens on any device
+        return torch.multinomial(probs.cpu(), 1, generator=generator).to(probs.device)
+    return torch.multinomial(probs, 1, generator=generator)
+
+
+def complete(model: torch.nn.Module, tokenizer, prompt: str, max_new_tokens: int = 200, **kwargs) -> str:
+    """The text the model writes after `prompt` (without the prompt itself).
+
+    kwargs go to generate(): temperature, top_k, top_p, greedy, generator.
+    """
+    if not prompt:
+        raise ValueError("The prompt is empty: give at least one character to start from, e.g. '\\n'.")
+    ids = tokenizer.encode(prompt)
+    block_size = model.config.block_size
+    if len(ids) > block_size:
+        raise ValueError(f"The prompt is {len(ids)} tokens long but the model's context (block_size) is "
+                         f"{block_size}. Crop it to its last {block_size} tokens, e.g. "
+                         f"prompt[-{block_size}:] for a character tokenizer.")
+    device = next(model.parameters()).device
+    idx = torch.tensor([ids], dtype=torch.long, device=device)
+    out = generate(model, idx, max_new_tokens, **kwargs)
+    return tokenizer.decode(out[0, len(ids):].tolist())
