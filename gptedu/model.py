@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -136,7 +137,7 @@ class GPT(nn.Module):
 
     @torch.no_grad()
     def attention_maps(self, idx: torch.Tensor) -> torch.Tensor:
-        """(B, T) -> (n_layer, B, n_head, T, T) attention probabilities, for plots.
+        """(B, T) -> (n_layer, B, n_head, T, T) attention probabilities, for plots (no gradients).
 
         Rows sum to 1 over the keys a query may see. Call model.eval() first, or the
         embedding and residual dropouts change them.
@@ -159,8 +160,12 @@ class GPT(nn.Module):
         return n
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, **overrides) -> "GPT":
-        """Load HF-format GPT-2 or OpenAI-GPT weights from disk; see gptedu.pretrained."""
+    def from_pretrained(cls, path: str | Path, **overrides: Any) -> "GPT":
+        """Load HF-format GPT-2 or OpenAI-GPT weights from disk, in eval mode; see gptedu.pretrained.
+
+        `path` is a folder (config.json + model.safetensors) or one .safetensors/.bin file;
+        `overrides` replace config fields, e.g. dropout=0.0. Nothing is downloaded.
+        """
         from .pretrained import load_pretrained
 
         return load_pretrained(path, **overrides)
