@@ -109,12 +109,36 @@ def load_checkpoint(path: str | Path, *, verify: bool = True) -> Checkpoint:
 
 def load_model(path: str | Path, device: str | torch.device = "cpu"):
     """A GPT built from a checkpoint's config, with its weights, in eval mode."""
+    return model_from(load_checkpoint(path)).to(device).eval()
+
+
+SHIPPED_DIR = Path(__file__).resolve().parents[1] / "data" / "checkpoints"
+
+
+def load_shipped(name: str = "gpt1-char", device: str | torch.device = "cpu"):
+    """A model that ships in data/checkpoints/, with its tokenizer: `model, tokenizer = load_shipped()`."""
+    from .tokenizers import CharTokenizer
+
+    path = SHIPPED_DIR / f"{name}.pt"
+    if not path.exists():
+        shipped = sorted(p.stem for p in SHIPPED_DIR.glob("*.pt")) if SHIPPED_DIR.exists() else []
+        raise CheckpointError(f"No shipped checkpoint named {name!r}; shipped: {shipped or 'none'}. "
+                              f"data/checkpoints/README.md says which script makes each one.")
+    ckpt = load_checkpoint(path)
+    model = model_from(ckpt).to(device).eval()
+    info = ckpt.extra.get("tokenizer", {})
+    if info.get("kind") != "char":
+        raise CheckpointError(f"{path} does not record a character tokenizer; load it with load_model().")
+    return model, CharTokenizer(info["chars"])
+
+
+def model_from(ckpt: Checkpoint):
+    """A GPT with a loaded checkpoint's config and weights."""
     from .model import GPT
 
-    ckpt = load_checkpoint(path)
     model = GPT(ckpt.config)
     model.load_state_dict(ckpt.model)
-    return model.to(device).eval()
+    return model
 
 
 def load_weights_into(model: torch.nn.Module, path: str | Path) -> Checkpoint:

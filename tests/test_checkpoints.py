@@ -79,3 +79,10 @@ def test_a_failed_save_leaves_the_previous_checkpoint_intact(tmp_path, monkeypat
         save_checkpoint(path, model, step=2)
     assert path.read_bytes() == before and load_checkpoint(path).step == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.pt", "run.pt.sha256"]  # no temp file left
+
+
+def test_load_shipped_unknown_name_lists_what_ships():
+    from gptedu.checkpoints import load_shipped
+
+    with pytest.raises(CheckpointError, match="No shipped checkpoint named 'gpt9'"):
+        load_shipped("gpt9")
