@@ -13,7 +13,7 @@ class OutOfBand(AssertionError):
     """A number fell outside the range the chapter promises."""
 
 
-def expect(value: float, low: float, high: float, what: str, unit: str = "", digits: int = 2) -> float:
+def expect(value: float, low: float, high: float, what: str, unit: str = "", digits: int = 2) -> None:
     """Print `what: value (expected low–high)` and raise OutOfBand if value is outside [low, high]."""
     unit = f" {unit}" if unit else ""
     shown = f"{what}: {value:.{digits}f}{unit} (expected {low:.{digits}f}–{high:.{digits}f})"
@@ -21,4 +21,3 @@ def expect(value: float, low: float, high: float, what: str, unit: str = "", dig
         raise OutOfBand(f"{shown}: outside the expected range. If you changed a setting above, that may be "
                         f"why; otherwise rerun the notebook from the top (Kernel > Restart and Run All).")
     print(shown, "✓")
-    return value
