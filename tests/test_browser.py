@@ -1,0 +1,211 @@
+"""The notebooks in a real browser: JupyterLab + headless Chromium, driven by Playwright.
+
+nbval proves each notebook's code runs and prints what it printed; it cannot see whether the
+widgets render, or whether moving a slider redraws the figure. This test does what a learner does:
+open the notebook in JupyterLab, Run > Run All Cells, then use the apps, and checks that
+
+- every code cell ran and none shows an error;
+- what must render is on the page (a figure's <img>, the widgets' DOM: textarea, slider, ...);
+- each interaction (type a prompt, press a key on a slider, pick a head, switch a tokenizer)
+  changes what the app shows (the figure's base64 PNG, the token spans' HTML).
+
+Full-page screenshots, after Run All and after the interactions (and on failure), land in
+test-artifacts/browser/. The server runs on a stripped temporary copy of notebooks/ (see
+tests/browser/lab.py), so the committed notebooks are never touched; only 127.0.0.1 is contacted:
+Chromium resolves no other host, and any request for another origin fails the test.
+
+Needs Chromium at /usr/bin/chromium (Debian/Ubuntu: `sudo apt-get install chromium`) or wherever
+GPTEDU_CHROMIUM points. Without one the test is skipped, except in CI (CI set), where it fails.
+
+To cover a new notebook or widget, add one `Chapter` / `Interaction` to CHAPTERS below.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.browser.lab import ROOT, LabServer
+from tests.browser.notebook_page import NotebookPage, wait_until
+
+
+@dataclass(frozen=True)
+class Interaction:
+    """One thing a learner does to an app, and the part of the app that must change in answer.
+
+    `control` and `changes` are CSS selectors inside the output of the first code cell that holds
+    `control` (the widgets' classes, e.g. gptedu-layer, come from gptedu/widgets.py). Actions:
+
+    - "type": fill a text box with `value` (a Textarea syncs as you type);
+    - "type+enter": the same, then Enter (a Text with continuous_update=False syncs on Enter);
+    - "nudge": one arrow key on a slider's handle, right (left when it is at its maximum);
+    - "select": pick the option labelled `value` in a <select>, or the next one if `value` is "";
+    - "click": click it (a toggle button, a checkbox).
+    """
+    what: str
+    control: str
+    action: str
+    changes: str
+    value: str = ""
+
+
+@dataclass(frozen=True)
+class Chapter:
+    notebook: str
+    renders: tuple[str, ...]  # CSS selectors that must match after Run All
+    interactions: tuple[Interaction, ...] = ()
+
+
+FIGURE = ".jp-OutputArea-output[data-mime-type='image/png'] img[src^='data:image/png;base64,']"
+
+CHAPTERS = [
+    Chapter("00_welcome.ipynb", renders=(FIGURE,)),
+]
+
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
+CHROMIUM_FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--disable-default-apps", "--disable-extensions",
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",  # no name resolves: loopback only
+]
+OPEN_TIMEOUT = 90.0  # JupyterLab's page and kernel, on 2 busy cores
+RUN_TIMEOUT = 240.0  # Run All of one notebook
+REACT_TIMEOUT = 60.0  # one widget interaction until the app has redrawn
+
+
+def _unavailable(reason: str):
+    how = ("Install Chromium to run it (Debian/Ubuntu: `sudo apt-get install chromium`), or set "
+           "GPTEDU_CHROMIUM to a Chromium or Chrome binary.")
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}; CI must run the browser test. {how}", pytrace=False)
+    pytest.skip(f"{reason}: the browser test is skipped. {how}")
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    wanted = os.environ.get("GPTEDU_CHROMIUM", "/usr/bin/chromium")
+    path = shutil.which(wanted)  # an executable path, or a name on PATH
+    if path is None:
+        _unavailable(f"no Chromium at {wanted}")
+    return path
+
+
+@pytest.fixture(scope="module")
+def lab(chromium, tmp_path_factory):
+    server = LabServer(tmp_path_factory.mktemp("jupyterlab"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(chromium):
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("Playwright for Python is not installed (it is pinned in requirements.txt)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_FLAGS,
+                                             timeout=60_000)
+        yield browser
+        browser.close()
+
+
+def _is_loopback(url: str) -> bool:
+    scheme = urlsplit(url).scheme
+    return scheme in ("data", "blob", "about") or urlsplit(url).hostname in ("127.0.0.1", "localhost")
+
+
+def _interact(page, notebook: NotebookPage, step: Interaction) -> None:
+    cell = page.locator(".jp-CodeCell", has=page.locator(step.control)).first
+    control, watched = cell.locator(step.control).first, cell.locator(step.changes).first
+    for selector, locator in ((step.control, control), (step.changes, watched)):
+        assert locator.count(), f"{step.what}: nothing on the page matches {selector!r}"
+    before, known_errors = watched.inner_html(), len(notebook.kernel_errors())
+    control.scroll_into_view_if_needed()
+    if step.action in ("type", "type+enter"):
+        control.fill(step.value)
+        if step.action == "type+enter":
+            control.press("Enter")
+    elif step.action == "nudge":
+        at_max = control.get_attribute("aria-valuenow") == control.get_attribute("aria-valuemax")
+        control.focus()
+        control.press("ArrowLeft" if at_max else "ArrowRight")
+    elif step.action == "select":
+        if step.value:
+            control.select_option(label=step.value)
+        else:
+            options = control.evaluate("s => [...s.options].map(o => o.label)")
+            now = control.evaluate("s => s.selectedIndex")
+            control.select_option(label=options[(now + 1) % len(options)])
+    elif step.action == "click":
+        control.click()
+    else:
+        raise ValueError(f"unknown action {step.action!r} in {step}")
+
+    def redrawn() -> bool:
+        new_errors = notebook.kernel_errors()[known_errors:]
+        assert not new_errors, f"{step.what}: the app raised in the kernel:\n" + "\n".join(new_errors)
+        return watched.inner_html() != before
+
+    wait_until(redrawn, REACT_TIMEOUT, f"{step.what}: {step.changes!r} to change after {step.action} {step.value!r}")
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=[c.notebook for c in CHAPTERS])
+def test_notebook_runs_and_its_widgets_react_in_jupyterlab(chapter: Chapter, lab: LabServer, browser):
+    started = time.monotonic()
+    stem = Path(chapter.notebook).stem
+    offsite: list[str] = []
+    js_errors: list[str] = []
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(30_000)
+    # Loopback only: a request for any other origin is refused and fails the test below.
+    context.route(lambda url: not _is_loopback(url), lambda route: (offsite.append(route.request.url), route.abort()))
+    page = context.new_page()
+    page.on("pageerror", lambda error: js_errors.append(str(error)))
+    notebook = NotebookPage(page, chapter.notebook)
+    try:
+        page.goto(lab.url(f"/lab/tree/{chapter.notebook}?reset"), timeout=OPEN_TIMEOUT * 1000)
+        notebook.wait_open(OPEN_TIMEOUT)
+        notebook.wait_kernel_idle(OPEN_TIMEOUT)
+        notebook.watch_kernel_errors()
+        notebook.run_all()
+        cells = notebook.wait_run_done(RUN_TIMEOUT)
+        notebook.screenshot(ARTIFACTS / f"{stem}-1-ran.png")
+
+        failed = [f"cell {c['index']} ({c['source']!r}): {o['text']}"
+                  for c in cells for o in c["outputs"] if o["type"] == "error"]
+        assert not failed, "cells show errors in JupyterLab:\n" + "\n".join(failed)
+        assert all(c["count"] is not None for c in cells)
+        broken = page.get_by_text(re.compile(r"Error displaying widget|Error rendering output")).count()
+        assert not broken, "a widget or output failed to render (see the screenshot)"
+        for selector in chapter.renders:
+            assert page.locator(selector).count(), f"nothing rendered matches {selector!r} after Run All"
+
+        for step in chapter.interactions:
+            _interact(page, notebook, step)
+            notebook.wait_kernel_idle(REACT_TIMEOUT)
+        if chapter.interactions:
+            notebook.screenshot(ARTIFACTS / f"{stem}-2-interacted.png")
+            late = [f"cell {c['index']}: {o['text']}" for c in notebook.cells() for o in c["outputs"]
+                    if o["type"] == "error"]
+            assert not late, "errors after the interactions:\n" + "\n".join(late)
+        assert not notebook.kernel_errors(), "the kernel reported errors:\n" + "\n".join(notebook.kernel_errors())
+        assert not offsite, f"the page tried to leave the machine: {offsite}"
+        assert not js_errors, f"uncaught JavaScript errors: {js_errors}"
+    except BaseException:
+        try:
+            notebook.screenshot(ARTIFACTS / f"{stem}-failed.png")
+        except Exception:
+            pass
+        print(f"server log (tail):\n{lab.log_tail()}")
+        raise
+    finally:
+        context.close()
+        lab.shutdown_kernels(chapter.notebook)  # free the kernel's memory before the next notebook
+    print(f"{chapter.notebook}: {time.monotonic() - started:.1f} s in the browser")
