@@ -123,7 +123,8 @@ class LabServer:
                        # window.jupyterapp: the test reads kernel state and cell outputs from the app's models
                        "expose_app_in_browser": True},
         }, indent=1))
-        command = [str(Path(sys.executable).with_name("jupyter-lab")), "--no-browser", "--ip=127.0.0.1",
+        jupyter_lab = shutil.which("jupyter-lab", path=str(Path(sys.executable).parent)) or "jupyter-lab"
+        command = [jupyter_lab, "--no-browser", "--ip=127.0.0.1",
                    f"--port={self.port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={self.token}",
                    f"--ServerApp.root_dir={self.root_dir}"]
         if hasattr(os, "geteuid") and os.geteuid() == 0:
