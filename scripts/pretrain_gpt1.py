@@ -24,7 +24,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gptedu.checkpoints import save_checkpoint  # noqa: E402
+from gptedu.checkpoints import load_checkpoint, save_checkpoint  # noqa: E402
 from gptedu.config import GPTConfig  # noqa: E402
 from gptedu.data import HELD_OUT_PLAYS, load_shakespeare, pretraining_plays  # noqa: E402
 from gptedu.model import GPT  # noqa: E402
@@ -60,6 +60,7 @@ def main() -> int:
     p.add_argument("--eval-iters", type=int, default=20)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=1337)
+    p.add_argument("--note", default="", help="a sentence for the record, e.g. why a run was resumed")
     p.add_argument("--no-ship", action="store_true", help="do not copy the result into data/checkpoints/")
     args = p.parse_args()
 
@@ -94,12 +95,17 @@ def main() -> int:
     print(f"{model.num_params():,} parameters; {len(trainer.train_data):,} training and "
           f"{len(trainer.val_data):,} held-out characters; vocab {tokenizer.vocab_size}", flush=True)
     start = time.time()
-    trainer.fit(resume_from=out / "ckpt.pt" if (out / "ckpt.pt").exists() else None)
+    resume = out / "ckpt.pt" if (out / "ckpt.pt").exists() else None
+    resumed_from = load_checkpoint(resume).step if resume else None
+    trainer.fit(resume_from=resume)
     minutes = (time.time() - start) / 60
 
     final = trainer.history[-1]
     record = {
         "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+        # A run can be stopped and continued (same --out): say where this invocation started.
+        "resumed_from_step": resumed_from,
+        "note": args.note,
         "seed": args.seed, "threads": args.threads, "minutes": round(minutes, 1),
         "machine": f"{platform.machine()}, torch {torch.__version__}",
         "config": {k: v for k, v in vars(config).items()},
