@@ -66,6 +66,25 @@ FIGURE = ".jp-OutputArea-output[data-mime-type='image/png'] img[src^='data:image
 
 CHAPTERS = [
     Chapter("00_welcome.ipynb", renders=(FIGURE,)),
+    Chapter("01_tokens.ipynb",
+            renders=(".gptedu-text.widget-textarea textarea", ".gptedu-tokenizer-choice .widget-toggle-button",
+                     ".gptedu-tokens .gptedu-token", ".gptedu-stats"),
+            interactions=(
+                Interaction("type new text", ".gptedu-text textarea", "type", ".gptedu-tokens",
+                            "Tokenizers cut text into pieces; GPT-2 knows 50,257 of them."),
+                Interaction("switch the tokenizer", ".gptedu-tokenizer-choice button:not(.mod-active)", "click",
+                            ".gptedu-tokens"),
+                Interaction("show token ids", ".gptedu-show-ids input[type=checkbox]", "click", ".gptedu-tokens"),
+            )),
+    Chapter("03_attention.ipynb",
+            renders=(FIGURE, ".gptedu-prompt input", ".gptedu-layer.widget-slider .noUi-handle", ".gptedu-head select",
+                     ".gptedu-figure img[src^='data:image/png;base64,']"),
+            interactions=(
+                Interaction("type a prompt + Enter", ".gptedu-prompt input", "type+enter", ".gptedu-figure",
+                            "JULIET:\nO Romeo, Romeo! wherefore art thou Romeo?"),
+                Interaction("move the layer slider", ".gptedu-layer .noUi-handle", "nudge", ".gptedu-figure"),
+                Interaction("pick another head", ".gptedu-head select", "select", ".gptedu-figure"),
+            )),
 ]
 
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
