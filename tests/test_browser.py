@@ -81,7 +81,7 @@ CHAPTERS = [
                      ".gptedu-figure img[src^='data:image/png;base64,']"),
             interactions=(
                 Interaction("type a prompt + Enter", ".gptedu-prompt input", "type+enter", ".gptedu-figure",
-                            "JULIET:\nO Romeo, Romeo! wherefore art thou Romeo?"),
+                            "JULIET: O Romeo, Romeo! wherefore art thou Romeo?"),
                 Interaction("move the layer slider", ".gptedu-layer .noUi-handle", "nudge", ".gptedu-figure"),
                 Interaction("pick another head", ".gptedu-head select", "select", ".gptedu-figure"),
             )),
