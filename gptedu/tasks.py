@@ -5,6 +5,7 @@ the pretraining never saw: the HELD_OUT_PLAYS and the Rotten Tomatoes reviews.
 """
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -96,3 +97,168 @@ def zero_shot_accuracy(model: torch.nn.Module, tokenizer, examples: Sequence[Mul
     it = progress(examples) if progress else examples
     correct = [choose(model, tokenizer, ex.context, ex.choices, normalize) == ex.answer for ex in it]
     return sum(correct) / len(correct), correct
+
+
+# ================================================================== fine-tuning tasks (chapter 06)
+# Labelled examples with disjoint train and test splits, fixed by the data and not by the seed:
+# the seed only picks which examples of a split you get, so no seed can leak test text into training.
+SPLITS = ("train", "test")
+
+
+@dataclass(frozen=True)
+class LabelledText:
+    """A text and its class (classification)."""
+    text: str
+    label: int
+
+
+@dataclass(frozen=True)
+class TextPair:
+    """Two texts and a class: entailment (first = premise, second = hypothesis) or similarity."""
+    first: str
+    second: str
+    label: int
+
+
+def _check_split(split: str, n: int) -> None:
+    if split not in SPLITS:
+        raise ValueError(f"split={split!r} is not one of {', '.join(map(repr, SPLITS))}.")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n={n!r} must be a positive integer.")
+
+
+def _too_few(what: str, n: int, available: int, split: str) -> ValueError:
+    return ValueError(f"asked for {n} {what} but the {split} split has only {available}; ask for fewer.")
+
+
+# ------------------------------------------------------------------ sentiment, fine-tuned
+SENTIMENT_TEST_SHARE = 5  # one review in 5 is in the test split
+
+
+def _sentiment_split(text: str) -> str:
+    """'test' for a fixed fifth of the reviews, chosen by a hash of the text (stable across runs,
+    platforms and Python's hash seed); identical snippets therefore always land on the same side."""
+    return "test" if int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) % SENTIMENT_TEST_SHARE == 0 else "train"
+
+
+def sentiment_examples(n: int = 2000, split: str = "train", seed: int = 0, charset: str | None = None,
+                       max_chars: int | None = None) -> list[LabelledText]:
+    """Rotten Tomatoes snippets labelled 1 (fresh) or 0 (rotten), balanced: n // 2 rotten, the rest fresh.
+
+    The train and test splits are disjoint (a fixed fifth of the distinct snippets is test; a
+    snippet that appears with both labels is dropped). charset: keep only snippets whose characters
+    the tokenizer knows, after ASCII_EQUIVALENTS; max_chars: keep only snippets this short.
+    """
+    _check_split(split, n)
+    labels: dict[str, set[int]] = {}
+    for text, label in load_rotten_tomatoes():
+        labels.setdefault(text.translate(ASCII_EQUIVALENTS), set()).add(label)
+    known = set(charset) if charset is not None else None
+    pool: dict[int, list[str]] = {0: [], 1: []}
+    for text, seen in labels.items():  # insertion order: the file's order, so the pool is reproducible
+        if (len(seen) == 1 and _sentiment_split(text) == split and (known is None or set(text) <= known)
+                and (max_chars is None or len(text) <= max_chars)):
+            pool[seen.pop()].append(text)
+    rng = random.Random(seed)
+    want = {0: n // 2, 1: n - n // 2}
+    for label, k in want.items():
+        if k > len(pool[label]):
+            raise _too_few(f"{'fresh' if label else 'rotten'} reviews", k, len(pool[label]), split)
+    picked = [LabelledText(t, label) for label, k in want.items() for t in rng.sample(pool[label], k)]
+    rng.shuffle(picked)
+    return picked
+
+
+# ------------------------------------------------------------------ tasks from the held-out plays
+TRAIN_SHARE = 0.75  # train examples come from the first three quarters of each play, test from the rest
+
+
+def _play_region(play: str, split: str) -> tuple[str, list[str], list[int], int, int]:
+    """The play's text, its lines, where each line starts, and the range of line numbers of `split`
+    (the cast list before ACT I belongs to neither)."""
+    text = load_play(play)
+    lines = text.split("\n")
+    offsets, pos = [], 0
+    for line in lines:
+        offsets.append(pos)
+        pos += len(line) + 1
+    start = next((i for i, line in enumerate(lines) if line.startswith("ACT")), 0)  # skip the cast list
+    cut = start + int((len(lines) - start) * TRAIN_SHARE)
+    lo, hi = (start, cut) if split == "train" else (cut, len(lines))
+    return text, lines, offsets, lo, hi
+
+
+def _similar_lines(lines: list[str], verse: list[int], i: int, avoid: set[int], tolerance: int = 8) -> list[int]:
+    """Verse lines of similar length to line i, other than those in `avoid` and any with the same text."""
+    true = lines[i].strip()
+    return [j for j in verse if j not in avoid and abs(len(lines[j].strip()) - len(true)) <= tolerance
+            and lines[j].strip() != true]
+
+
+def line_follows_examples(n: int = 2000, split: str = "train", seed: int = 0,
+                          plays: Sequence[str] = HELD_OUT_PLAYS, context_lines: int = 1) -> list[TextPair]:
+    """Entailment: does line B (second) follow line A (first)? Label 1 if it does, 0 if not; balanced.
+
+    Positives pair a spoken line with the line after it in the same speech. Negatives pair it
+    with another spoken line of the same play and part, of similar length (within 8 characters),
+    so neither topic nor length gives the answer away. context_lines: how many lines of the speech
+    form the premise (1: just line A). Train uses the first 3/4 of each play, test the last 1/4.
+    """
+    _check_split(split, n)
+    if isinstance(context_lines, bool) or not isinstance(context_lines, int) or context_lines < 1:
+        raise ValueError(f"context_lines={context_lines!r} must be a positive integer.")
+    rng = random.Random(seed)
+    per_play = -(-n // len(plays))
+    examples = []
+    for play in plays:
+        _, lines, _, lo, hi = _play_region(play, split)
+        verse = [i for i in range(lo, hi) if _is_verse_line(lines[i])]
+        is_verse = set(verse)
+        candidates = [i for i in verse if i - context_lines >= lo
+                      and all(j in is_verse for j in range(i - context_lines, i))]
+        if per_play > len(candidates):
+            raise _too_few(f"examples from {play}", per_play, len(candidates), split)
+        for k, i in enumerate(rng.sample(candidates, per_play)):
+            premise = "\n".join(lines[j].strip() for j in range(i - context_lines, i))
+            label = k % 2
+            second = i
+            if label == 0:
+                second = rng.choice(_similar_lines(lines, verse, i, avoid=set(range(i - context_lines, i + 1))))
+            examples.append(TextPair(premise, lines[second].strip(), label))
+    rng.shuffle(examples)
+    negatives = [ex for ex in examples if ex.label == 0][:n // 2]
+    positives = [ex for ex in examples if ex.label == 1][:n - n // 2]
+    if len(negatives) + len(positives) < n:  # per_play odd and every play short by one
+        raise _too_few("balanced examples", n, len(negatives) + len(positives), split)
+    balanced = negatives + positives
+    rng.shuffle(balanced)
+    return balanced
+
+
+def next_line_choice_examples(n: int = 2000, split: str = "train", seed: int = 0,
+                              plays: Sequence[str] = HELD_OUT_PLAYS, context_chars: int = 100,
+                              n_choices: int = 4) -> list[MultipleChoice]:
+    """Multiple choice: the true next line among n_choices lines of the same play and part.
+
+    As next_line_task, but with a train and a test split (the first 3/4 and the last 1/4 of each
+    play, contexts included, so no test text appears in training) and choices without the newline.
+    """
+    _check_split(split, n)
+    if isinstance(n_choices, bool) or not isinstance(n_choices, int) or n_choices < 2:
+        raise ValueError(f"n_choices={n_choices!r} must be an integer >= 2.")
+    rng = random.Random(seed)
+    per_play = -(-n // len(plays))
+    examples = []
+    for play in plays:
+        text, lines, offsets, lo, hi = _play_region(play, split)
+        verse = [i for i in range(lo, hi) if _is_verse_line(lines[i])]
+        candidates = [i for i in verse if offsets[i] - context_chars >= offsets[lo] and _is_verse_line(lines[i - 1])]
+        if per_play > len(candidates):
+            raise _too_few(f"examples from {play}", per_play, len(candidates), split)
+        for i in rng.sample(candidates, per_play):
+            wrong = [lines[j].strip() for j in rng.sample(_similar_lines(lines, verse, i, avoid={i}), n_choices - 1)]
+            answer = rng.randrange(n_choices)
+            choices = wrong[:answer] + [lines[i].strip()] + wrong[answer:]
+            examples.append(MultipleChoice(text[offsets[i] - context_chars:offsets[i]], tuple(choices), answer))
+    rng.shuffle(examples)
+    return examples[:n]
