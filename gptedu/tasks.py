@@ -13,15 +13,24 @@ from dataclasses import dataclass
 import torch
 
 from .data import HELD_OUT_PLAYS, load_play, load_rotten_tomatoes
-from .fewshot import choose
+from .fewshot import choice_logprobs
 
 
 @dataclass(frozen=True)
 class MultipleChoice:
-    """A context, candidate continuations, and the index of the right one."""
+    """A context, candidate continuations, and the index of the right one.
+
+    calibration: a content-free context (e.g. just the prompt). When set, a choice is scored
+    by how much MORE likely the real context makes it: log P(choice | context) minus
+    log P(choice | calibration). GPT-3 (section 2.4) scores some tasks this way, "normalizing
+    by the unconditional probability of each completion": otherwise a model that simply
+    likes " good" more than " bad", or common words more than rare ones, answers the same
+    whatever the context says.
+    """
     context: str
     choices: tuple[str, ...]
     answer: int
+    calibration: str | None = None
 
 
 # ------------------------------------------------------------------ next line of a play
@@ -59,7 +68,7 @@ def next_line_task(n: int = 400, plays: Sequence[str] = HELD_OUT_PLAYS, context_
             answer = rng.randrange(n_choices)
             choices = wrong[:answer] + [true] + wrong[answer:]
             context = text[offsets[i] - context_chars:offsets[i]]
-            examples.append(MultipleChoice(context, tuple(c + "\n" for c in choices), answer))
+            examples.append(MultipleChoice(context, tuple(c + "\n" for c in choices), answer, calibration="\n"))
     rng.shuffle(examples)
     return examples[:n]
 
@@ -87,15 +96,25 @@ def sentiment_task(n: int = 400, charset: str | None = None, prompt: str = " It 
     rotten = [text for text, label in reviews if label == 0]
     picked = [(t, 0) for t in rng.sample(fresh, n // 2)] + [(t, 1) for t in rng.sample(rotten, n - n // 2)]
     rng.shuffle(picked)
-    return [MultipleChoice(text + prompt, tuple(choices), answer) for text, answer in picked]
+    return [MultipleChoice(text + prompt, tuple(choices), answer, calibration=prompt) for text, answer in picked]
 
 
 # ------------------------------------------------------------------ scoring
+def choice_scores(model: torch.nn.Module, tokenizer, example: MultipleChoice) -> torch.Tensor:
+    """One score per choice: calibrated log-probability if the example has a calibration context,
+    else the mean log-probability per token."""
+    if example.calibration is None:
+        return choice_logprobs(model, tokenizer, example.context, example.choices)
+    conditional = choice_logprobs(model, tokenizer, example.context, example.choices, normalize=False)
+    unconditional = choice_logprobs(model, tokenizer, example.calibration, example.choices, normalize=False)
+    return conditional - unconditional
+
+
 def zero_shot_accuracy(model: torch.nn.Module, tokenizer, examples: Sequence[MultipleChoice],
-                       normalize: bool = True, progress: Callable | None = None) -> tuple[float, list[bool]]:
-    """Accuracy of picking the most likely choice, and which examples were right."""
+                       progress: Callable | None = None) -> tuple[float, list[bool]]:
+    """Accuracy of picking the highest-scoring choice (choice_scores), and which examples were right."""
     it = progress(examples) if progress else examples
-    correct = [choose(model, tokenizer, ex.context, ex.choices, normalize) == ex.answer for ex in it]
+    correct = [int(choice_scores(model, tokenizer, ex).argmax()) == ex.answer for ex in it]
     return sum(correct) / len(correct), correct
 
 

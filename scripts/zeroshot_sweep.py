@@ -8,6 +8,8 @@ For each snapshot the pretraining run saved, score two zero-shot heuristics on t
 pretraining never saw (no parameter is changed):
   next line: pick the true next line of a held-out play among 4 lines of the same play;
   sentiment: GPT-1's heuristic, review + " It was very" -> " good" vs " bad".
+Each choice is scored by how much the context raises its log-probability over a
+content-free context (gptedu.tasks.choice_scores).
 Writes data/results/gpt1_zeroshot_sweep.json, which chapter 05 plots; it stores each
 example's right/wrong so the notebook can recompute a point live and compare.
 """
@@ -69,7 +71,9 @@ def main() -> int:
         "n": args.n, "seed": args.seed, "threads": args.threads,
         "minutes": round((time.time() - start) / 60, 1),
         "tasks": {"next_line": "true next line among 4 from the same held-out play (chance 0.25)",
-                  "sentiment": "review + ' It was very' -> ' good' vs ' bad', balanced (chance 0.5)"},
+                  "sentiment": "review + ' It was very' -> ' good' vs ' bad', balanced (chance 0.5)",
+                  "scoring": "log P(choice | context) - log P(choice | content-free context) "
+                             "(GPT-3 section 2.4), see gptedu.tasks.choice_scores"},
         "rows": rows,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@ import torch
 from gptedu.config import GPTConfig
 from gptedu.fewshot import choice_logprobs, choose
 from gptedu.model import GPT
-from gptedu.tasks import MultipleChoice, next_line_task, sentiment_task, zero_shot_accuracy
+from gptedu.tasks import MultipleChoice, choice_scores, next_line_task, sentiment_task, zero_shot_accuracy
 from gptedu.tokenizers import CharTokenizer
 
 TOK = CharTokenizer("\n abcdefghijklmnopqrstuvwxyz.")
@@ -96,3 +96,17 @@ def test_sentiment_task_is_balanced_and_in_vocabulary():
     assert sum(ex.answer == 0 for ex in examples) == 50
     assert all(set(ex.context) <= set(charset) for ex in examples)
     assert all(ex.context.endswith(" It was very") and ex.choices == (" good", " bad") for ex in examples)
+
+
+def test_calibrated_score_subtracts_the_content_free_log_probability(model):
+    ex = MultipleChoice("the cat", (" sat", " ran"), 0, calibration=" ")
+    want = choice_logprobs(model, TOK, "the cat", ex.choices, normalize=False) - \
+        choice_logprobs(model, TOK, " ", ex.choices, normalize=False)
+    assert torch.allclose(choice_scores(model, TOK, ex), want)
+    plain = MultipleChoice("the cat", (" sat", " ran"), 0)
+    assert torch.allclose(choice_scores(model, TOK, plain), choice_logprobs(model, TOK, "the cat", plain.choices))
+
+
+def test_tasks_are_calibrated_by_their_content_free_prompt():
+    assert all(ex.calibration == "\n" for ex in next_line_task(5))
+    assert all(ex.calibration == " It was very" for ex in sentiment_task(4))
