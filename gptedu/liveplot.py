@@ -4,13 +4,15 @@
     display(plot.widget)                       # an empty figure area appears
     Trainer(model, train, val, cfg, callbacks=[plot]).fit()
 
-It draws into an ipywidgets Output, so the figure updates in place in JupyterLab while
+It puts each new figure into an ipywidgets Output, so it updates in place in JupyterLab while
 training runs; `plot.figure()` gives the final static figure for a saved notebook.
 """
 from __future__ import annotations
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
+
+from .widgets import show_figure
 
 
 def plot_history(history: list[dict], ax=None, title: str = "Loss while training"):
@@ -37,10 +39,9 @@ class LiveLossPlot:
 
     def __call__(self, trainer, record: dict) -> None:
         self.history = list(trainer.history)
-        with self.widget:
-            self.widget.clear_output(wait=True)
-            fig = self.figure()
-            plt.show(fig)
+        fig = self.figure()
+        show_figure(self.widget, fig, f"<loss at step {record['step']}>")
+        plt.close(fig)  # drawn into the widget only, not again at the end of the cell
 
     def figure(self):
         fig, ax = plt.subplots()

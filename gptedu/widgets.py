@@ -311,6 +311,18 @@ def figure_png(fig: Figure, dpi: float | None = None) -> bytes:
     return buffer.getvalue()
 
 
+def show_figure(output: widgets.Output, fig: Figure, label: str) -> None:
+    """Put a figure into an Output widget as a PNG.
+
+    Setting `output.outputs` directly (rather than drawing inside `with output:`) keeps the
+    picture in the widget under every runner: without a browser (nbval), output captured
+    by `with output:` would leak into the cell's own outputs.
+    """
+    png = base64.b64encode(figure_png(fig)).decode("ascii")
+    output.outputs = ({"output_type": "display_data", "metadata": {},
+                       "data": {"image/png": png, "text/plain": label}},)
+
+
 class AttentionExplorer(widgets.VBox):
     """A prompt box, layer and head pickers, and the attention they select. See `attention_explorer`."""
 
@@ -399,9 +411,7 @@ class AttentionExplorer(widgets.VBox):
                      f"{html.escape(repr(self.labels[j]))} ({self.weights[query, j]:.2f})")
         self.status.value = (f'<span style="font-size:16px">{T} tokens{note} · each row of the heatmap sums to 1: '
                              f"how one query shares its attention over itself and the tokens before it{focus}</span>")
-        png = base64.b64encode(figure_png(self.figure)).decode("ascii")
-        self.output.outputs = ({"output_type": "display_data", "metadata": {},
-                                "data": {"image/png": png, "text/plain": f"<attention: {self.figure.get_suptitle()}>"}},)
+        show_figure(self.output, self.figure, f"<attention: {self.figure.get_suptitle()}>")
 
     def __repr__(self) -> str:
         head = self.head.value if isinstance(self.head.value, str) else f"head {self.head.value}"

@@ -130,3 +130,16 @@ def test_build_script_checks_the_archives_it_downloads():
     out = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_data.py"), "--help"],
                          capture_output=True, text=True, check=True)
     assert "SHA256SUMS" in out.stdout
+
+
+def test_every_generated_file_is_documented_with_its_command():
+    """data/checkpoints and data/results are made by the repo's scripts: data/README.md names each one."""
+    readme = (ROOT / "data" / "README.md").read_text()
+    generated = [p for folder in ("checkpoints", "results") for p in (ROOT / "data" / folder).glob("*")
+                 if p.suffix in (".pt", ".json")]
+    assert generated, "the shipped checkpoint and results are missing from data/"
+    for path in generated:
+        assert f"{path.parent.name}/{path.name}" in readme, f"data/README.md does not document {path.name}"
+    for sidecar in (ROOT / "data" / "checkpoints").glob("*.sha256"):
+        digest = sidecar.read_text().split()[0]
+        assert digest in readme, f"data/README.md does not give the sha256 of {sidecar.name[:-7]}"

@@ -195,3 +195,20 @@ def test_explorer_explains_bad_prompts_and_crops_long_ones(tiny_model, chars):
     assert app.labels[-1] == "j"
     for name in ("prompt", "layer", "head", "query"):
         assert any(f"gptedu-{name}" in w._dom_classes for w in app.children[1].children + (app.prompt,)), name
+
+
+def test_live_loss_plot_redraws_into_its_widget_only():
+    import matplotlib.pyplot as plt
+
+    from gptedu.liveplot import LiveLossPlot
+
+    class FakeTrainer:
+        history = [{"step": 0, "train_loss": 4.0, "val_loss": 4.1}, {"step": 50, "train_loss": 3.0, "val_loss": 3.2}]
+
+    plot = LiveLossPlot()
+    before = set(plt.get_fignums())
+    plot(FakeTrainer(), FakeTrainer.history[-1])
+    (shown,) = plot.widget.outputs
+    assert shown["data"]["text/plain"] == "<loss at step 50>" and shown["data"]["image/png"]
+    assert set(plt.get_fignums()) == before  # nothing left open for the inline backend to show again
+    assert plot.history == FakeTrainer.history
