@@ -9,7 +9,6 @@ before anything is unpickled.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -17,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from .data import sha256_file
 
 FORMAT = "gptedu-checkpoint-v1"
 
@@ -32,14 +33,6 @@ class Checkpoint:
     step: int = 0
     optimizer: dict | None = None
     extra: dict = field(default_factory=dict)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _sidecar(path: Path) -> Path:
@@ -63,7 +56,7 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, *, step: int = 0,
     os.close(fd)
     try:
         torch.save(state, tmp)
-        digest = _sha256(Path(tmp))
+        digest = sha256_file(Path(tmp))
         os.replace(tmp, path)  # atomic: the old file stays intact until the new one is complete
     finally:
         if os.path.exists(tmp):
@@ -86,7 +79,7 @@ def load_checkpoint(path: str | Path, *, verify: bool = True) -> Checkpoint:
             raise CheckpointError(f"{sidecar.name} is missing next to {path}, so the file cannot be verified. "
                                   f"Restore both files, or pass verify=False if you trust this file.")
         expected = sidecar.read_text().split()[0]
-        if _sha256(path) != expected:
+        if sha256_file(path) != expected:
             raise CheckpointError(f"{path} is corrupted or was changed after saving (its sha256 differs from "
                                   f"{sidecar.name}). Restore it (`git checkout -- {path}` for a shipped one) "
                                   f"or retrain it.")
