@@ -20,10 +20,10 @@ import torch
 
 from .device import pick_device
 
-# Warnings that are noise for a learner (each checked to be harmless here).
+# Warnings that are noise for a learner: tqdm.auto falls back to a text bar, with this
+# warning, in frontends that cannot show widgets.
 QUIET = [
-    ("ignore", r".*IProgress not found.*"),  # tqdm.auto without a widget frontend
-    ("ignore", r".*To copy construct from a tensor.*"),
+    ("ignore", r".*IProgress not found.*"),
 ]
 
 PLOT_STYLE = {
