@@ -41,6 +41,23 @@ def _is_verse_line(line: str) -> bool:
             and not stripped.isupper())
 
 
+def _lines_and_offsets(text: str) -> tuple[list[str], list[int]]:
+    """The text's lines, and where each line starts in the text."""
+    lines = text.split("\n")
+    offsets, pos = [], 0
+    for line in lines:
+        offsets.append(pos)
+        pos += len(line) + 1
+    return lines, offsets
+
+
+def _similar_lines(lines: list[str], verse: list[int], i: int, avoid: set[int], tolerance: int = 8) -> list[int]:
+    """Verse lines of similar length to line i, other than those in `avoid` and any with the same text."""
+    true = lines[i].strip()
+    return [j for j in verse if j not in avoid and abs(len(lines[j].strip()) - len(true)) <= tolerance
+            and lines[j].strip() != true]
+
+
 def next_line_task(n: int = 400, plays: Sequence[str] = HELD_OUT_PLAYS, context_chars: int = 200,
                    n_choices: int = 4, seed: int = 0) -> list[MultipleChoice]:
     """Pick the true next line of a play among n_choices lines of the same play.
@@ -53,20 +70,14 @@ def next_line_task(n: int = 400, plays: Sequence[str] = HELD_OUT_PLAYS, context_
     per_play = -(-n // len(plays))
     for play in plays:
         text = load_play(play)
-        lines = text.split("\n")
-        offsets, pos = [], 0  # offsets[i]: where line i starts in text
-        for line in lines:
-            offsets.append(pos)
-            pos += len(line) + 1
+        lines, offsets = _lines_and_offsets(text)
         candidates = [i for i, line in enumerate(lines) if _is_verse_line(line) and offsets[i] > context_chars
                       and _is_verse_line(lines[i - 1])]
         for i in rng.sample(candidates, per_play):
-            true = lines[i].strip()
-            similar = [j for j in candidates if j != i and abs(len(lines[j].strip()) - len(true)) <= 8
-                       and lines[j].strip() != true]
+            similar = _similar_lines(lines, candidates, i, avoid={i})
             wrong = [lines[j].strip() for j in rng.sample(similar, n_choices - 1)]
             answer = rng.randrange(n_choices)
-            choices = wrong[:answer] + [true] + wrong[answer:]
+            choices = wrong[:answer] + [lines[i].strip()] + wrong[answer:]
             context = text[offsets[i] - context_chars:offsets[i]]
             examples.append(MultipleChoice(context, tuple(c + "\n" for c in choices), answer, calibration="\n"))
     rng.shuffle(examples)
@@ -196,22 +207,11 @@ def _play_region(play: str, split: str) -> tuple[str, list[str], list[int], int,
     """The play's text, its lines, where each line starts, and the range of line numbers of `split`
     (the cast list before ACT I belongs to neither)."""
     text = load_play(play)
-    lines = text.split("\n")
-    offsets, pos = [], 0
-    for line in lines:
-        offsets.append(pos)
-        pos += len(line) + 1
+    lines, offsets = _lines_and_offsets(text)
     start = next((i for i, line in enumerate(lines) if line.startswith("ACT")), 0)  # skip the cast list
     cut = start + int((len(lines) - start) * TRAIN_SHARE)
     lo, hi = (start, cut) if split == "train" else (cut, len(lines))
     return text, lines, offsets, lo, hi
-
-
-def _similar_lines(lines: list[str], verse: list[int], i: int, avoid: set[int], tolerance: int = 8) -> list[int]:
-    """Verse lines of similar length to line i, other than those in `avoid` and any with the same text."""
-    true = lines[i].strip()
-    return [j for j in verse if j not in avoid and abs(len(lines[j].strip()) - len(true)) <= tolerance
-            and lines[j].strip() != true]
 
 
 def line_follows_examples(n: int = 2000, split: str = "train", seed: int = 0,
