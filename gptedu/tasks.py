@@ -237,9 +237,9 @@ def line_follows_examples(n: int = 2000, split: str = "train", seed: int = 0,
                       and all(j in is_verse for j in range(i - context_lines, i))]
         if per_play > len(candidates):
             raise _too_few(f"examples from {play}", per_play, len(candidates), split)
-        for k, i in enumerate(rng.sample(candidates, per_play)):
+        for i in rng.sample(candidates, per_play):
             premise = "\n".join(lines[j].strip() for j in range(i - context_lines, i))
-            label = k % 2
+            label = len(examples) % 2  # alternate across plays too, so small n stays balanced
             second = i
             if label == 0:
                 second = rng.choice(_similar_lines(lines, verse, i, avoid=set(range(i - context_lines, i + 1))))
@@ -281,3 +281,38 @@ def next_line_choice_examples(n: int = 2000, split: str = "train", seed: int = 0
             examples.append(MultipleChoice(text[offsets[i] - context_chars:offsets[i]], tuple(choices), answer))
     rng.shuffle(examples)
     return examples[:n]
+
+
+# ------------------------------------------------------------------ fine-tuning tasks, by name
+@dataclass(frozen=True)
+class FinetuneTask:
+    """A downstream task: its name, a title for plots, GPT-1's input form for it
+    (a GPTClassifier task), and the accuracy of guessing."""
+    name: str
+    title: str
+    form: str
+    chance: float
+
+
+FINETUNE_TASKS = {task.name: task for task in (
+    FinetuneTask("sentiment", "Rotten Tomatoes sentiment", "classification", 0.5),
+    FinetuneTask("line_follows", "Does line B follow line A? (held-out plays)", "entailment", 0.5),
+    FinetuneTask("next_line", "The next line, among 4 (held-out plays)", "multiple_choice", 0.25),
+)}
+
+
+def finetune_examples(task: str, n: int, split: str = "train", seed: int = 0, tokenizer=None,
+                      block_size: int | None = None) -> list:
+    """n examples of a FINETUNE_TASKS task from its train or test split.
+
+    For sentiment, `tokenizer` (a CharTokenizer) and `block_size` keep only the reviews the model
+    can read whole: every character known, [<s>; text; <e>] within block_size.
+    """
+    if task not in FINETUNE_TASKS:
+        raise ValueError(f"unknown task {task!r}; choose one of {', '.join(map(repr, FINETUNE_TASKS))}.")
+    if task == "sentiment":
+        return sentiment_examples(n, split, seed=seed, charset=getattr(tokenizer, "chars", None),
+                                  max_chars=None if block_size is None else block_size - 2)
+    if task == "line_follows":
+        return line_follows_examples(n, split, seed=seed)
+    return next_line_choice_examples(n, split, seed=seed)

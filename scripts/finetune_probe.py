@@ -22,26 +22,12 @@ sys.path.insert(0, str(ROOT))
 
 from gptedu.checkpoints import load_shipped  # noqa: E402
 from gptedu.finetune import DEFAULT_LR, GPTClassifier, finetune, transfer  # noqa: E402
-from gptedu.tasks import line_follows_examples, next_line_choice_examples, sentiment_examples  # noqa: E402
-
-TASKS = {  # name -> (GPTClassifier task, example builder)
-    "sentiment": "classification",
-    "line_follows": "entailment",
-    "next_line": "multiple_choice",
-}
-
-
-def examples(task: str, n: int, split: str, seed: int, chars: str, block_size: int) -> list:
-    if task == "sentiment":
-        return sentiment_examples(n, split, seed=seed, charset=chars, max_chars=block_size - 2)
-    if task == "line_follows":
-        return line_follows_examples(n, split, seed=seed)
-    return next_line_choice_examples(n, split, seed=seed)
+from gptedu.tasks import FINETUNE_TASKS, finetune_examples  # noqa: E402
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--task", choices=TASKS, default="sentiment")
+    p.add_argument("--task", choices=FINETUNE_TASKS, default="sentiment")
     p.add_argument("--n-train", type=int, default=1000)
     p.add_argument("--n-test", type=int, default=500)
     p.add_argument("--steps", type=int, default=200)
@@ -57,8 +43,8 @@ def main() -> int:
 
     gpt, tok = load_shipped()
     block = gpt.config.block_size
-    train = examples(args.task, args.n_train, "train", args.seed, tok.chars, block)
-    test = examples(args.task, args.n_test, "test", args.seed, tok.chars, block)
+    train = finetune_examples(args.task, args.n_train, "train", args.seed, tok, block)
+    test = finetune_examples(args.task, args.n_test, "test", args.seed, tok, block)
     print(f"{args.task}: {len(train)} train / {len(test)} test examples, {args.steps} steps of {args.batch_size}, "
           f"lambda {args.lambda_lm}, {args.threads} thread(s); model {gpt.config.describe()}", flush=True)
     for lr in args.lr:
@@ -69,7 +55,7 @@ def main() -> int:
                 base = transfer(gpt, pretrained=False, seed=args.seed)
             else:
                 base = transfer(gpt, int(run), seed=args.seed)
-            clf = GPTClassifier(base, tok, TASKS[args.task], seed=args.seed)
+            clf = GPTClassifier(base, tok, FINETUNE_TASKS[args.task].form, seed=args.seed)
             start = time.perf_counter()
             result = finetune(clf, train, test, steps=args.steps, batch_size=args.batch_size, lr=lr,
                               lambda_lm=args.lambda_lm, seed=args.seed, progress=False)

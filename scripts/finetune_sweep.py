@@ -2,6 +2,7 @@
 """GPT-1 Fig. 2 (left) and Table 5 at laptop scale: fine-tune the shipped model on sentiment.
 
     python scripts/finetune_sweep.py --workers 2                 # the shipped results file
+    python scripts/finetune_sweep.py --seeds 0 1 2 3 4 --workers 2 --resume   # add seeds 3, 4 to it
     python scripts/finetune_sweep.py --ks 0 6 --seeds 0 --steps 50 --out /tmp/sweep.json
 
 Task: Rotten Tomatoes sentiment with its real labels (gptedu.tasks.sentiment_examples: disjoint,
@@ -18,8 +19,9 @@ Points (each run once per seed):
 A run is fixed by its seed (fresh weights, new-token rows, head, batch order, dropout) and one
 torch thread; the train/test examples are the same for every run (--data-seed). With --workers N
 the runs go to N processes, each on one thread, so the numbers do not depend on N.
-Writes data/results/gpt1_finetune_sweep.json: the command, the settings, one row per run,
-and each point's mean and standard deviation across seeds.
+Writes data/results/gpt1_finetune_sweep.json: the command(s), the settings, one row per run,
+and each point's mean and standard deviation across seeds. --resume keeps the runs already in
+the output file (when their settings are the same) and runs only the missing ones.
 """
 from __future__ import annotations
 
@@ -38,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from gptedu.checkpoints import load_shipped  # noqa: E402
 from gptedu.finetune import DEFAULT_LR, GPTClassifier, finetune, transfer  # noqa: E402
-from gptedu.tasks import sentiment_examples  # noqa: E402
+from gptedu.tasks import finetune_examples  # noqa: E402
 
 OUT = ROOT / "data" / "results" / "gpt1_finetune_sweep.json"
 TASK = "sentiment"
@@ -49,12 +51,10 @@ _STATE: dict = {}  # per process: the shipped model, its tokenizer, the examples
 def _init_worker(settings: dict) -> None:
     torch.set_num_threads(settings["threads"])
     gpt, tok = load_shipped(settings["checkpoint"])
-    block = gpt.config.block_size
+    block, seed = gpt.config.block_size, settings["data_seed"]
     _STATE.update(gpt=gpt, tok=tok, settings=settings,
-                  train=sentiment_examples(settings["n_train"], "train", seed=settings["data_seed"],
-                                           charset=tok.chars, max_chars=block - 2),
-                  test=sentiment_examples(settings["n_test"], "test", seed=settings["data_seed"],
-                                          charset=tok.chars, max_chars=block - 2))
+                  train=finetune_examples(TASK, settings["n_train"], "train", seed, tok, block),
+                  test=finetune_examples(TASK, settings["n_test"], "test", seed, tok, block))
 
 
 def point_name(variant: str, k: int | None) -> str:
@@ -118,6 +118,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--checkpoint", default="gpt1-char", help="a model in data/checkpoints/")
     p.add_argument("--out", type=Path, default=OUT)
+    p.add_argument("--resume", action="store_true",
+                   help="keep the runs already in --out (same settings) and run only the missing ones")
     args = p.parse_args(argv)
     command = "python " + " ".join(["scripts/finetune_sweep.py", *(sys.argv[1:] if argv is None else argv)])
 
@@ -129,6 +131,14 @@ def main(argv: list[str] | None = None) -> dict:
     if any(not 0 <= k <= n_layer for k in args.ks):
         p.error(f"--ks must be in 0..{n_layer}")
     jobs = jobs_for(args.ks, args.seeds, args.lambda_lm, n_layer, *(2 * [not args.no_table5]))
+    kept, commands, earlier_minutes = [], [command], 0.0
+    if args.resume and args.out.exists():
+        earlier_minutes = json.loads(args.out.read_text())["minutes"]
+        kept, commands = _resumable(args.out, settings, p), [*_commands(args.out), command]
+        done = {_job_key(row) for row in kept}
+        kept = [row for row in kept if _job_key(row) in {_job_key(job) for job in jobs}]
+        jobs = [job for job in jobs if _job_key(job) not in done]
+        print(f"resuming {args.out}: {len(kept)} runs kept", flush=True)
     print(f"{TASK}: {len(jobs)} runs ({args.n_train} train / {args.n_test} test, {args.steps} steps of "
           f"{args.batch_size}, lr {args.lr:g}, lambda {args.lambda_lm}) on {args.workers} worker(s); "
           f"model {gpt.config.describe()}", flush=True)
@@ -151,9 +161,12 @@ def main(argv: list[str] | None = None) -> dict:
             torch.set_num_threads(previous)
             _STATE.clear()
 
+    order = {_job_key(job): i for i, job in enumerate(jobs_for(args.ks, args.seeds, args.lambda_lm, n_layer,
+                                                               *(2 * [not args.no_table5])))}
+    rows = sorted(kept + rows, key=lambda row: order[_job_key(row)])
     summary = summarise(rows)
     result = {
-        "command": command,
+        "command": commands[0] if len(commands) == 1 else commands,
         "task": "Rotten Tomatoes sentiment, real labels, balanced; classification [<s>; text; <e>]; chance 0.5",
         "settings": {**settings, "ks": args.ks, "seeds": args.seeds, "lambda_lm": args.lambda_lm,
                      "workers": args.workers, "torch": torch.__version__},
@@ -161,7 +174,7 @@ def main(argv: list[str] | None = None) -> dict:
                           f"(k=0: embeddings only; k={n_layer}: every layer = Table 5 'full')",
                    "no_pretraining": "nothing transferred: the same architecture from random weights",
                    "no_aux_lm": "every layer transferred, lambda = 0 (no auxiliary LM loss)"},
-        "minutes": round((time.time() - start) / 60, 1),
+        "minutes": round(earlier_minutes + (time.time() - start) / 60, 1),
         "rows": rows,
         "summary": summary,
     }
@@ -170,6 +183,25 @@ def main(argv: list[str] | None = None) -> dict:
     print_table(summary, rows)
     print(f"{result['minutes']} min; wrote {args.out}")
     return result
+
+
+def _job_key(job: dict) -> tuple:
+    return job["variant"], job["k"], job["lambda_lm"], job["seed"]
+
+
+def _commands(path: Path) -> list[str]:
+    command = json.loads(path.read_text())["command"]
+    return command if isinstance(command, list) else [command]
+
+
+def _resumable(path: Path, settings: dict, parser: argparse.ArgumentParser) -> list[dict]:
+    """The rows of an earlier sweep, if it ran with the same settings (its seeds and ks may differ)."""
+    old = json.loads(path.read_text())
+    differ = [k for k, v in settings.items() if k != "threads" and old["settings"].get(k) != v]
+    if differ:
+        parser.error(f"--resume: {path} was made with other settings ({', '.join(differ)}); "
+                     f"use the same ones, or another --out.")
+    return old["rows"]
 
 
 def _print_row(row: dict, done: int, total: int) -> None:

@@ -55,3 +55,20 @@ def test_a_run_is_fixed_by_its_seed(sweep, tmp_path):
     keys = ("test_accuracy", "final_task_loss", "final_lm_loss")
     assert [{k: r[k] for k in keys} for r in a] == [{k: r[k] for k in keys} for r in b]
     assert [r["point"] for r in a] == ["k=6"]
+
+
+def test_resume_keeps_finished_runs_and_runs_only_the_missing_ones(sweep, tmp_path, capsys):
+    args = ["--no-table5", "--n-train", "8", "--n-test", "6", "--steps", "2", "--batch-size", "4"]
+    out = tmp_path / "sweep.json"
+    first = sweep.main(["--ks", "0", "--seeds", "0", *args, "--out", str(out)])
+    resumed = sweep.main(["--ks", "0", "6", "--seeds", "0", "1", *args, "--out", str(out), "--resume"])
+    assert "resuming" in capsys.readouterr().out
+    assert [(r["point"], r["seed"]) for r in resumed["rows"]] == [("k=0", 0), ("k=6", 0), ("k=0", 1), ("k=6", 1)]
+    assert resumed["rows"][0] == first["rows"][0]  # kept, not rerun
+    assert len(resumed["command"]) == 2 and resumed["command"][1].endswith("--resume")
+    fresh = sweep.main(["--ks", "0", "6", "--seeds", "0", "1", *args, "--out", str(tmp_path / "fresh.json")])
+    keys = ("point", "seed", "test_accuracy", "final_task_loss")
+    assert [{k: r[k] for k in keys} for r in fresh["rows"]] == [{k: r[k] for k in keys} for r in resumed["rows"]]
+    with pytest.raises(SystemExit):  # other settings: refuse to mix them
+        sweep.main(["--ks", "0", "--seeds", "2", *args[:-1], "8", "--out", str(out), "--resume"])
+    assert "other settings (batch_size)" in capsys.readouterr().err

@@ -129,3 +129,27 @@ def test_bad_task_arguments_say_what_is_wrong():
         line_follows_examples(10, context_lines=0)
     with pytest.raises(ValueError, match="positive integer"):
         next_line_choice_examples(0)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 11])
+def test_line_follows_is_balanced_even_for_a_few_examples(n):
+    examples = line_follows_examples(n, "test", seed=2)
+    assert len(examples) == n
+    assert sum(ex.label for ex in examples) == n - n // 2
+
+
+def test_finetune_tasks_by_name_build_their_examples():
+    from gptedu.finetune import TASKS
+    from gptedu.tasks import FINETUNE_TASKS, finetune_examples
+
+    kinds = {"sentiment": LabelledText, "line_follows": TextPair, "next_line": MultipleChoice}
+    assert set(FINETUNE_TASKS) == set(kinds)
+    for name, task in FINETUNE_TASKS.items():
+        assert task.form in TASKS and 0 < task.chance < 1
+        examples = finetune_examples(name, 6, "test", seed=1)
+        assert len(examples) == 6 and all(isinstance(ex, kinds[name]) for ex in examples)
+    assert finetune_examples("sentiment", 40, seed=3) == sentiment_examples(40, seed=3)
+    short = finetune_examples("sentiment", 40, seed=3, block_size=42)
+    assert all(len(ex.text) <= 40 for ex in short)  # room for <s> and <e>
+    with pytest.raises(ValueError, match="unknown task 'nli'.*'sentiment'"):
+        finetune_examples("nli", 3)
