@@ -31,7 +31,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -372,7 +372,7 @@ def finetune(model: GPTClassifier, train_examples: Sequence, val_examples: Seque
              steps: int = 300, batch_size: int = 16, lr: float = DEFAULT_LR, lambda_lm: float = 0.5,
              warmup: float = 0.1, weight_decay: float = 0.01, grad_clip: float = 1.0,
              eval_every: int | None = None, log_every: int | None = None, seed: int = 0,
-             progress: bool = True) -> FinetuneResult:
+             progress: bool = True, on_step: Callable[[int, dict], None] | None = None) -> FinetuneResult:
     """Fine-tune `model` in place on train_examples with L3 = L2 + lambda_lm * L1; return the
     history and the final accuracy on val_examples.
 
@@ -380,7 +380,9 @@ def finetune(model: GPTClassifier, train_examples: Sequence, val_examples: Seque
     drawn in a shuffled order epoch after epoch, gradient norm clipped at grad_clip. A run is fixed
     by `seed` (batch order and dropout) and the torch thread count; the caller's RNG is untouched.
     eval_every: also measure validation accuracy every this many steps (slower); log_every:
-    steps between history records (default: 20 records per run).
+    steps between history records (default: 20 records per run). on_step(steps_done, losses), if
+    given, is called after every optimizer step with that step's {"loss", "task_loss", "lm_loss"}
+    (e.g. to move a progress bar); it cannot change the run (it gets its own copy of torch's RNG).
     """
     _check_lambda(lambda_lm)
     for name, value in (("steps", steps), ("batch_size", batch_size)):
@@ -422,9 +424,10 @@ def finetune(model: GPTClassifier, train_examples: Sequence, val_examples: Seque
                 torch.nn.utils.clip_grad_norm_(params, grad_clip)
             optimizer.step()
 
-            for key, value in (("loss", loss), ("task_loss", l2), ("lm_loss", l1),
-                               ("train_accuracy", (logits.argmax(-1) == batch.labels).float().mean())):
-                sums[key] = sums.get(key, 0.0) + value.item()
+            values = {"loss": loss.item(), "task_loss": l2.item(), "lm_loss": l1.item(),
+                      "train_accuracy": (logits.argmax(-1) == batch.labels).float().mean().item()}
+            for key, value in values.items():
+                sums[key] = sums.get(key, 0.0) + value
             sums["n"] = sums.get("n", 0) + 1
             done = step + 1
             if done % log_every == 0 or done == steps:
@@ -435,6 +438,9 @@ def finetune(model: GPTClassifier, train_examples: Sequence, val_examples: Seque
                 result.history.append(record)
                 sums = {}
                 bar.set_postfix(loss=f"{record['loss']:.3f}", acc=f"{record['train_accuracy']:.2f}", refresh=False)
+            if on_step is not None:
+                with torch.random.fork_rng(devices=[]):  # a hook that draws random numbers leaves dropout's alone
+                    on_step(done, {key: values[key] for key in ("loss", "task_loss", "lm_loss")})
     last = result.history[-1]
     if "val_accuracy" not in last:
         last["val_accuracy"] = evaluate(model, val)

@@ -34,6 +34,10 @@ import pytest
 from tests.browser.lab import ROOT, LabServer
 from tests.browser.notebook_page import NotebookPage, wait_until
 
+OPEN_TIMEOUT = 90.0  # JupyterLab's page and kernel, on 2 busy cores
+RUN_TIMEOUT = 240.0  # Run All of one notebook
+REACT_TIMEOUT = 60.0  # one widget interaction until the app has redrawn
+
 
 @dataclass(frozen=True)
 class Interaction:
@@ -46,13 +50,16 @@ class Interaction:
     - "type+enter": the same, then Enter (a Text with continuous_update=False syncs on Enter);
     - "nudge": one arrow key on a slider's handle, right (left when it is at its maximum);
     - "select": pick the option labelled `value` in a <select>, or the next one if `value` is "";
-    - "click": click it (a toggle button, a checkbox).
+    - "click": click it (a button, a toggle button, a checkbox).
+
+    `timeout`: seconds for the app to redraw (more for an action that trains a model).
     """
     what: str
     control: str
     action: str
     changes: str
     value: str = ""
+    timeout: float = REACT_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,18 @@ CHAPTERS = [
                 Interaction("move the layer slider", ".gptedu-layer .noUi-handle", "nudge", ".gptedu-figure"),
                 Interaction("pick another head", ".gptedu-head select", "select", ".gptedu-figure"),
             )),
+    Chapter("06_gpt1_finetuning.ipynb",
+            renders=(FIGURE, "button.gptedu-finetune", ".gptedu-layers.widget-slider .noUi-handle",
+                     ".gptedu-start .widget-toggle-button", ".gptedu-task select",
+                     ".gptedu-figure img[src^='data:image/png;base64,']"),
+            interactions=(
+                Interaction("move the layers slider", ".gptedu-layers .noUi-handle", "nudge", ".gptedu-figure"),
+                Interaction("pick another task", ".gptedu-task select", "select", ".gptedu-figure"),
+                Interaction("back to sentiment", ".gptedu-task select", "select", ".gptedu-figure",
+                            "Rotten Tomatoes sentiment"),
+                # the lab in the notebook runs 60 steps of the shipped model: well under a minute on a quiet CPU
+                Interaction("fine-tune", "button.gptedu-finetune", "click", ".gptedu-figure", timeout=300.0),
+            )),
 ]
 
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
@@ -93,9 +112,6 @@ CHROMIUM_FLAGS = [
     "--disable-sync", "--no-first-run", "--disable-default-apps", "--disable-extensions",
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",  # no name resolves: loopback only
 ]
-OPEN_TIMEOUT = 90.0  # JupyterLab's page and kernel, on 2 busy cores
-RUN_TIMEOUT = 240.0  # Run All of one notebook
-REACT_TIMEOUT = 60.0  # one widget interaction until the app has redrawn
 
 
 def _unavailable(reason: str):
@@ -172,11 +188,12 @@ def _interact(page, notebook: NotebookPage, step: Interaction) -> None:
         assert not new_errors, f"{step.what}: the app raised in the kernel:\n" + "\n".join(new_errors)
         return watched.inner_html() != before
 
-    wait_until(redrawn, REACT_TIMEOUT, f"{step.what}: {step.changes!r} to change after {step.action} {step.value!r}")
+    wait_until(redrawn, step.timeout, f"{step.what}: {step.changes!r} to change after {step.action} {step.value!r}")
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=[c.notebook for c in CHAPTERS])
 def test_notebook_runs_and_its_widgets_react_in_jupyterlab(chapter: Chapter, lab: LabServer, browser):
+    assert (lab.root_dir / chapter.notebook).exists(), f"there is no notebooks/{chapter.notebook}"
     started = time.monotonic()
     stem = Path(chapter.notebook).stem
     offsite: list[str] = []
@@ -208,7 +225,7 @@ def test_notebook_runs_and_its_widgets_react_in_jupyterlab(chapter: Chapter, lab
 
         for step in chapter.interactions:
             _interact(page, notebook, step)
-            notebook.wait_kernel_idle(REACT_TIMEOUT)
+            notebook.wait_kernel_idle(step.timeout)
         if chapter.interactions:
             notebook.screenshot(ARTIFACTS / f"{stem}-2-interacted.png")
             late = [f"cell {c['index']}: {o['text']}" for c in notebook.cells() for o in c["outputs"]

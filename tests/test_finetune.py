@@ -230,6 +230,28 @@ def test_fine_tuning_is_fixed_by_its_seed_and_leaves_the_callers_rng_alone():
     assert [r["step"] for r in a.history] == [4, 8, 12] and a.history[-1]["val_accuracy"] == a.accuracy
 
 
+def test_on_step_is_called_after_every_step_and_changes_nothing():
+    def run(on_step=None):
+        clf = GPTClassifier(tiny_gpt(), TOK, "classification")
+        result = finetune(clf, contains_z(64, 0), contains_z(32, 1), steps=10, batch_size=8, lr=1e-3,
+                          log_every=1, seed=2, progress=False, on_step=on_step)
+        return result, torch.cat([p.detach().flatten() for p in clf.parameters()])
+
+    calls = []
+
+    def hook(done, losses):
+        calls.append((done, losses))
+        torch.rand(3)  # a hook that draws random numbers must not shift dropout's
+
+    (plain, w_plain), (hooked, w_hooked) = run(), run(hook)
+    assert [done for done, _ in calls] == list(range(1, 11))
+    assert all(set(losses) == {"loss", "task_loss", "lm_loss"} for _, losses in calls)
+    assert [losses["loss"] for _, losses in calls] == [r["loss"] for r in hooked.history]  # log_every=1: per step
+    assert calls[0][1]["loss"] == pytest.approx(calls[0][1]["task_loss"] + 0.5 * calls[0][1]["lm_loss"])
+    assert plain.history == hooked.history and plain.accuracy == hooked.accuracy
+    assert torch.equal(w_plain, w_hooked)
+
+
 def test_learning_rate_warms_up_linearly_then_decays_to_zero():
     lrs = [linear_warmup_decay(s, 100, 1.0, 0.1) for s in range(100)]
     assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
