@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """GPT-1 Fig. 2 (left) and Table 5 at laptop scale: fine-tune the shipped model on sentiment.
 
-    python scripts/finetune_sweep.py --workers 2                 # the shipped results file
-    python scripts/finetune_sweep.py --seeds 0 1 2 3 4 --workers 2 --resume   # add seeds 3, 4 to it
+    python scripts/finetune_sweep.py --seeds 0 1 2 3 4 --workers 2   # the shipped results file (~45 min)
+    python scripts/finetune_sweep.py --seeds 0 1 2 3 4 5 6 --workers 2 --resume   # add seeds 5, 6 to it
     python scripts/finetune_sweep.py --ks 0 6 --seeds 0 --steps 50 --out /tmp/sweep.json
 
 Task: Rotten Tomatoes sentiment with its real labels (gptedu.tasks.sentiment_examples: disjoint,
