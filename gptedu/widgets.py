@@ -3,6 +3,8 @@ work offline and in any Jupyter frontend that renders ipywidgets.
 
 - `tokenizer_playground(text)`: chapter 01. Type text, pick a tokenizer, see its tokens as coloured spans.
 - `attention_explorer(model, tokenizer, prompt)`: chapter 03. Pick a layer and a head, see who attends to whom.
+- `gptedu.transfer_lab.transfer_lab(gpt, tokenizer, sweep)`: chapter 06. Transfer k layers, fine-tune live,
+  see the run land on GPT-1 Fig. 2 (left). It lives in its own module and reuses `show_figure` from here.
 
 Each app is thin: the logic lives in pure functions (`token_spans`, `tokens_html`, `head_weights`,
 `attention_lines`) that the tests check without a browser, and the app only wires widgets to them.

@@ -67,6 +67,7 @@ class Chapter:
     notebook: str
     renders: tuple[str, ...]  # CSS selectors that must match after Run All
     interactions: tuple[Interaction, ...] = ()
+    run_timeout: float = RUN_TIMEOUT  # Run All; a chapter with a live training run needs more
 
 
 FIGURE = ".jp-OutputArea-output[data-mime-type='image/png'] img[src^='data:image/png;base64,']"
@@ -92,7 +93,7 @@ CHAPTERS = [
                 Interaction("move the layer slider", ".gptedu-layer .noUi-handle", "nudge", ".gptedu-figure"),
                 Interaction("pick another head", ".gptedu-head select", "select", ".gptedu-figure"),
             )),
-    Chapter("06_gpt1_finetuning.ipynb",
+    Chapter("06_gpt1_finetuning.ipynb", run_timeout=600.0,  # a 300-step fine-tuning run, live
             renders=(FIGURE, "button.gptedu-finetune", ".gptedu-layers.widget-slider .noUi-handle",
                      ".gptedu-start .widget-toggle-button", ".gptedu-task select",
                      ".gptedu-figure img[src^='data:image/png;base64,']"),
@@ -211,7 +212,7 @@ def test_notebook_runs_and_its_widgets_react_in_jupyterlab(chapter: Chapter, lab
         notebook.wait_kernel_idle(OPEN_TIMEOUT)
         notebook.watch_kernel_errors()
         notebook.run_all()
-        cells = notebook.wait_run_done(RUN_TIMEOUT)
+        cells = notebook.wait_run_done(chapter.run_timeout)
         notebook.screenshot(ARTIFACTS / f"{stem}-1-ran.png")
 
         failed = [f"cell {c['index']} ({c['source']!r}): {o['text']}"
