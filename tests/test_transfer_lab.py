@@ -160,6 +160,7 @@ def test_lab_has_every_control_and_lists_every_task(gpt, tok, sweep):
     assert [label for label, _ in lab.task.options] == [t.title for t in FINETUNE_TASKS.values()]
     assert (lab.layers.min, lab.layers.max, lab.layers.value) == (0, 2, 2)
     assert lab.lambda_lm.value == 0.5 and lab.steps.value == 3 and lab.seed.value == 0
+    assert lab.learning_rate.value == 3e-4 and [v for _, v in lab.learning_rate.options] == [1e-4, 3e-4, 1e-3, 3e-3]
 
     def walk(widget):
         yield widget
@@ -167,10 +168,10 @@ def test_lab_has_every_control_and_lists_every_task(gpt, tok, sweep):
             yield from walk(child)
 
     classes = [c for w in walk(lab) for c in w._dom_classes]
-    for name in ("task", "layers", "start", "lambda", "steps", "seed", "finetune", "progress", "progress-label",
+    for name in ("task", "layers", "start", "lambda", "steps", "lr", "seed", "finetune", "progress", "progress-label",
                  "status", "figure"):
         assert classes.count(f"gptedu-{name}") == 1, name
-    assert repr(lab) == "TransferLab('sentiment', next run: k=2, λ=0.5, 3 steps, seed 0; runs done: 0)"
+    assert repr(lab) == "TransferLab('sentiment', next run: k=2, λ=0.5, lr 0.0003, 3 steps, seed 0; runs done: 0)"
     assert "cached sweep" in lab.status.value and "40 reviews" in lab.status.value
 
 
@@ -202,14 +203,14 @@ def test_run_adds_a_point_moves_the_progress_bar_and_draws_a_star(gpt, tok, swee
     lab.progress.observe(lambda change: seen.append(change.new), names="value")
     point = lab.run()
     assert point is lab.points[-1] and len(lab.points) == 1
-    assert {k: point[k] for k in ("task", "k", "pretrained", "lambda_lm", "steps", "seed")} == {
-        "task": "sentiment", "k": 1, "pretrained": True, "lambda_lm": 0.5, "steps": 3, "seed": 0}
+    assert {k: point[k] for k in ("task", "k", "pretrained", "lambda_lm", "lr", "steps", "seed")} == {
+        "task": "sentiment", "k": 1, "pretrained": True, "lambda_lm": 0.5, "lr": 3e-4, "steps": 3, "seed": 0}
     assert 0 <= point["accuracy"] <= 1 and point["seconds"] >= 0
     assert point["n_test"] == 40  # the sweep's test set, not the lab's n_test=30
     assert seen[-3:] == [1, 2, 3] and lab.progress.value == lab.progress.max == 3
     assert lab.progress_label.value.startswith("step 3/3 · task loss ")
     assert star_xy(lab.figure) == [(1, pytest.approx(point["accuracy"]))]
-    assert f"k=1, λ=0.5, 3 steps, seed 0: test accuracy {point['accuracy']:.3f} on 40 reviews" in lab.status.value
+    assert f"k=1, λ=0.5, lr 0.0003, 3 steps, seed 0: test accuracy {point['accuracy']:.3f} on 40 reviews" in lab.status.value
     assert lab.error is None and not lab.button.disabled
     assert repr(lab).endswith("runs done: 1)")
 
@@ -222,7 +223,11 @@ def test_the_same_settings_and_seed_give_the_same_run(gpt, tok):
     lab.seed.value = 1
     c = lab.run()
     assert (c["final_task_loss"], c["final_lm_loss"]) != (a["final_task_loss"], a["final_lm_loss"])
-    assert len(lab.points) == 3 and len(star_xy(lab.figure)) == 3
+    lab.seed.value, lab.learning_rate.value = 0, 3e-3  # the picked learning rate is the one used
+    d = lab.run()
+    assert d["lr"] == 3e-3 and (d["final_task_loss"], d["final_lm_loss"]) != (a["final_task_loss"], a["final_lm_loss"])
+    assert len(lab.points) == 4 and len(star_xy(lab.figure)) == 4
+    assert "3 steps, lr 0.003" in [t.get_text() for t in lab.figure.axes[0].texts]
 
 
 def test_button_runs_random_start_and_lambda_zero(gpt, tok):
@@ -234,7 +239,7 @@ def test_button_runs_random_start_and_lambda_zero(gpt, tok):
     lab.button.click()
     (random_run, no_aux) = lab.points
     assert random_run["k"] is None and not random_run["pretrained"] and no_aux["lambda_lm"] == 0.0
-    assert "no pre-training, λ=0.5" in lab.status.value or "k=2, λ=0" in lab.status.value
+    assert "k=2, λ=0, lr 0.0003" in lab.status.value
     assert [x for x, _ in star_xy(lab.figure)] == [NONE_X, 2]
 
 
