@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
@@ -203,15 +204,39 @@ def sentiment_examples(n: int = 2000, split: str = "train", seed: int = 0, chars
 TRAIN_SHARE = 0.75  # train examples come from the first three quarters of each play, test from the rest
 
 
-def _play_region(play: str, split: str) -> tuple[str, list[str], list[int], int, int]:
-    """The play's text, its lines, where each line starts, and the range of line numbers of `split`
-    (the cast list before ACT I belongs to neither)."""
+class _Region(NamedTuple):
+    """One split of a play: its whole text and lines, where each line starts, the line numbers
+    lo..hi-1 of the split, and the spoken (verse) lines among them."""
+    text: str
+    lines: list[str]
+    offsets: list[int]
+    lo: int
+    hi: int
+    verse: list[int]
+
+
+def _play_region(play: str, split: str) -> _Region:
+    """The part of `play` that belongs to `split` (the cast list before ACT I belongs to neither)."""
     text = load_play(play)
     lines, offsets = _lines_and_offsets(text)
     start = next((i for i, line in enumerate(lines) if line.startswith("ACT")), 0)  # skip the cast list
     cut = start + int((len(lines) - start) * TRAIN_SHARE)
     lo, hi = (start, cut) if split == "train" else (cut, len(lines))
-    return text, lines, offsets, lo, hi
+    return _Region(text, lines, offsets, lo, hi, [i for i in range(lo, hi) if _is_verse_line(lines[i])])
+
+
+def _sample_lines(plays: Sequence[str], split: str, n: int, rng: random.Random,
+                  usable: Callable[[_Region, int], bool]) -> Iterator[tuple[_Region, int]]:
+    """ceil(n / len(plays)) spoken lines of each play's `split`, drawn by `rng` among those `usable`
+    accepts, as (region, line number). Lazy: the caller's own draws between lines keep their order."""
+    per_play = -(-n // len(plays))
+    for play in plays:
+        region = _play_region(play, split)
+        candidates = [i for i in region.verse if usable(region, i)]
+        if per_play > len(candidates):
+            raise _too_few(f"examples from {play}", per_play, len(candidates), split)
+        for i in rng.sample(candidates, per_play):
+            yield region, i
 
 
 def line_follows_examples(n: int = 2000, split: str = "train", seed: int = 0,
@@ -226,24 +251,19 @@ def line_follows_examples(n: int = 2000, split: str = "train", seed: int = 0,
     _check_split(split, n)
     if isinstance(context_lines, bool) or not isinstance(context_lines, int) or context_lines < 1:
         raise ValueError(f"context_lines={context_lines!r} must be a positive integer.")
+    def usable(region: _Region, i: int) -> bool:  # the context_lines before line i are spoken lines of the split
+        return i - context_lines >= region.lo and all(_is_verse_line(region.lines[j])
+                                                      for j in range(i - context_lines, i))
+
     rng = random.Random(seed)
-    per_play = -(-n // len(plays))
     examples = []
-    for play in plays:
-        _, lines, _, lo, hi = _play_region(play, split)
-        verse = [i for i in range(lo, hi) if _is_verse_line(lines[i])]
-        is_verse = set(verse)
-        candidates = [i for i in verse if i - context_lines >= lo
-                      and all(j in is_verse for j in range(i - context_lines, i))]
-        if per_play > len(candidates):
-            raise _too_few(f"examples from {play}", per_play, len(candidates), split)
-        for i in rng.sample(candidates, per_play):
-            premise = "\n".join(lines[j].strip() for j in range(i - context_lines, i))
-            label = len(examples) % 2  # alternate across plays too, so small n stays balanced
-            second = i
-            if label == 0:
-                second = rng.choice(_similar_lines(lines, verse, i, avoid=set(range(i - context_lines, i + 1))))
-            examples.append(TextPair(premise, lines[second].strip(), label))
+    for (_, lines, _, _, _, verse), i in _sample_lines(plays, split, n, rng, usable):
+        premise = "\n".join(lines[j].strip() for j in range(i - context_lines, i))
+        label = len(examples) % 2  # alternate across plays too, so small n stays balanced
+        second = i
+        if label == 0:
+            second = rng.choice(_similar_lines(lines, verse, i, avoid=set(range(i - context_lines, i + 1))))
+        examples.append(TextPair(premise, lines[second].strip(), label))
     rng.shuffle(examples)
     negatives = [ex for ex in examples if ex.label == 0][:n // 2]
     positives = [ex for ex in examples if ex.label == 1][:n - n // 2]
@@ -265,20 +285,17 @@ def next_line_choice_examples(n: int = 2000, split: str = "train", seed: int = 0
     _check_split(split, n)
     if isinstance(n_choices, bool) or not isinstance(n_choices, int) or n_choices < 2:
         raise ValueError(f"n_choices={n_choices!r} must be an integer >= 2.")
+    def usable(region: _Region, i: int) -> bool:  # a whole context inside the split, after a spoken line
+        return (region.offsets[i] - context_chars >= region.offsets[region.lo]
+                and _is_verse_line(region.lines[i - 1]))
+
     rng = random.Random(seed)
-    per_play = -(-n // len(plays))
     examples = []
-    for play in plays:
-        text, lines, offsets, lo, hi = _play_region(play, split)
-        verse = [i for i in range(lo, hi) if _is_verse_line(lines[i])]
-        candidates = [i for i in verse if offsets[i] - context_chars >= offsets[lo] and _is_verse_line(lines[i - 1])]
-        if per_play > len(candidates):
-            raise _too_few(f"examples from {play}", per_play, len(candidates), split)
-        for i in rng.sample(candidates, per_play):
-            wrong = [lines[j].strip() for j in rng.sample(_similar_lines(lines, verse, i, avoid={i}), n_choices - 1)]
-            answer = rng.randrange(n_choices)
-            choices = wrong[:answer] + [lines[i].strip()] + wrong[answer:]
-            examples.append(MultipleChoice(text[offsets[i] - context_chars:offsets[i]], tuple(choices), answer))
+    for (text, lines, offsets, _, _, verse), i in _sample_lines(plays, split, n, rng, usable):
+        wrong = [lines[j].strip() for j in rng.sample(_similar_lines(lines, verse, i, avoid={i}), n_choices - 1)]
+        answer = rng.randrange(n_choices)
+        choices = wrong[:answer] + [lines[i].strip()] + wrong[answer:]
+        examples.append(MultipleChoice(text[offsets[i] - context_chars:offsets[i]], tuple(choices), answer))
     rng.shuffle(examples)
     return examples[:n]
 
