@@ -130,14 +130,16 @@ def main(argv: list[str] | None = None) -> dict:
     n_layer = gpt.config.n_layer
     if any(not 0 <= k <= n_layer for k in args.ks):
         p.error(f"--ks must be in 0..{n_layer}")
-    jobs = jobs_for(args.ks, args.seeds, args.lambda_lm, n_layer, *(2 * [not args.no_table5]))
-    kept, commands, earlier_minutes = [], [command], 0.0
+    planned = jobs_for(args.ks, args.seeds, args.lambda_lm, n_layer, *(2 * [not args.no_table5]))
+    order = {_job_key(job): i for i, job in enumerate(planned)}  # the rows' order in the results file
+    jobs, kept, commands, earlier_minutes = planned, [], [command], 0.0
     if args.resume and args.out.exists():
-        earlier_minutes = json.loads(args.out.read_text())["minutes"]
-        kept, commands = _resumable(args.out, settings, p), [*_commands(args.out), command]
-        done = {_job_key(row) for row in kept}
-        kept = [row for row in kept if _job_key(row) in {_job_key(job) for job in jobs}]
-        jobs = [job for job in jobs if _job_key(job) not in done]
+        old = _resumable(args.out, settings, p)
+        earlier_minutes = old["minutes"]
+        commands = [*(old["command"] if isinstance(old["command"], list) else [old["command"]]), command]
+        done = {_job_key(row) for row in old["rows"]}
+        kept = [row for row in old["rows"] if _job_key(row) in order]
+        jobs = [job for job in planned if _job_key(job) not in done]
         print(f"resuming {args.out}: {len(kept)} runs kept", flush=True)
     print(f"{TASK}: {len(jobs)} runs ({args.n_train} train / {args.n_test} test, {args.steps} steps of "
           f"{args.batch_size}, lr {args.lr:g}, lambda {args.lambda_lm}) on {args.workers} worker(s); "
@@ -161,8 +163,6 @@ def main(argv: list[str] | None = None) -> dict:
             torch.set_num_threads(previous)
             _STATE.clear()
 
-    order = {_job_key(job): i for i, job in enumerate(jobs_for(args.ks, args.seeds, args.lambda_lm, n_layer,
-                                                               *(2 * [not args.no_table5])))}
     rows = sorted(kept + rows, key=lambda row: order[_job_key(row)])
     summary = summarise(rows)
     result = {
@@ -189,19 +189,14 @@ def _job_key(job: dict) -> tuple:
     return job["variant"], job["k"], job["lambda_lm"], job["seed"]
 
 
-def _commands(path: Path) -> list[str]:
-    command = json.loads(path.read_text())["command"]
-    return command if isinstance(command, list) else [command]
-
-
-def _resumable(path: Path, settings: dict, parser: argparse.ArgumentParser) -> list[dict]:
-    """The rows of an earlier sweep, if it ran with the same settings (its seeds and ks may differ)."""
+def _resumable(path: Path, settings: dict, parser: argparse.ArgumentParser) -> dict:
+    """An earlier sweep's results, if it ran with the same settings (its seeds and ks may differ)."""
     old = json.loads(path.read_text())
     differ = [k for k, v in settings.items() if k != "threads" and old["settings"].get(k) != v]
     if differ:
         parser.error(f"--resume: {path} was made with other settings ({', '.join(differ)}); "
                      f"use the same ones, or another --out.")
-    return old["rows"]
+    return old
 
 
 def _print_row(row: dict, done: int, total: int) -> None:
