@@ -16,9 +16,13 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
+import numbers
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Mapping
+
+import numpy as np
 
 NORMS = ("pre", "post")
 ATTENTION_PATTERNS = ("dense", "alternating")
@@ -44,10 +48,18 @@ class GPTConfig:
     layer_norm_eps: float = 1e-5
 
     def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Check every field; raise a ValueError that says what to change.
+
+        NumPy integers and booleans become plain ints and bools. GPT() calls this again,
+        so a config edited after it was made is checked before a model is built from it.
+        """
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
-            _require_positive_int(name, getattr(self, name))
+            setattr(self, name, _positive_int(name, getattr(self, name)))
         if self.n_inner is not None:
-            _require_positive_int("n_inner", self.n_inner)
+            self.n_inner = _positive_int("n_inner", self.n_inner)
         if self.n_embd % self.n_head:
             fits = [h for h in range(1, min(self.n_embd, 128) + 1) if self.n_embd % h == 0]
             raise ValueError(
@@ -57,17 +69,26 @@ class GPTConfig:
         _require_choice("norm", self.norm, NORMS)
         _require_choice("attention_pattern", self.attention_pattern, ATTENTION_PATTERNS)
         _require_choice("gelu", self.gelu, GELUS)
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout={self.dropout} must be in [0, 1).")
-        if self.layer_norm_eps <= 0:
-            raise ValueError(f"layer_norm_eps={self.layer_norm_eps} must be positive.")
+        for name in ("residual_scale_init", "tie_embeddings", "bias"):
+            setattr(self, name, _bool(name, getattr(self, name)))
+        if not (_is_real(self.dropout) and 0.0 <= self.dropout < 1.0):
+            raise ValueError(f"dropout={self.dropout!r} must be in [0, 1) (a number; 0 turns dropout off).")
+        if not (_is_real(self.layer_norm_eps) and math.isfinite(self.layer_norm_eps) and self.layer_norm_eps > 0):
+            raise ValueError(f"layer_norm_eps={self.layer_norm_eps!r} must be a positive finite number, "
+                             f"e.g. 1e-5 (the default).")
         if self.attention_pattern == "alternating" and self.attention_window is None:
             raise ValueError(
                 "attention_pattern='alternating' needs attention_window (the band width of the "
                 "banded layers), e.g. attention_window=256."
             )
         if self.attention_window is not None:
-            _require_positive_int("attention_window", self.attention_window)
+            self.attention_window = _positive_int("attention_window", self.attention_window)
+            if self.attention_pattern == "dense":
+                raise ValueError(
+                    f"attention_window={self.attention_window!r} has no effect with attention_pattern='dense' "
+                    f"(every layer sees the whole context). Leave it None, or set "
+                    f"attention_pattern='alternating' for GPT-3's banded layers."
+                )
             if self.attention_window > self.block_size:
                 raise ValueError(
                     f"attention_window={self.attention_window} is larger than "
@@ -122,13 +143,26 @@ def preset(name: str, **overrides: Any) -> GPTConfig:
     return GPTConfig.from_preset(name, **overrides)
 
 
-def _require_positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name}={value!r} must be a positive integer.")
+def _positive_int(name: str, value: Any) -> int:
+    """value as a plain int if it is a whole number > 0 (NumPy integers too, bools not)."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)) and value > 0:
+        return int(value)
+    raise ValueError(f"{name}={value!r} must be a positive integer.")
+
+
+def _bool(name: str, value: Any) -> bool:
+    """value as a plain bool; a string such as "no" is refused, not read as True."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise ValueError(f"{name}={value!r} must be True or False.")
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
 def _require_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
+    if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{name}={value!r} is not one of {', '.join(map(repr, choices))}.")
 
 

@@ -90,7 +90,8 @@ def test_mlp_width_and_layer_window():
     assert small().mlp_width == 32 and small(n_inner=20).mlp_width == 20
     c = small(n_layer=5, attention_pattern="alternating", attention_window=4)
     assert [c.layer_window(i) for i in range(5)] == [None, 4, None, 4, None]
-    assert [small(attention_window=4).layer_window(i) for i in range(2)] == [None, None]  # dense ignores it
+    with pytest.raises(ValueError, match="attention_window=4 has no effect with attention_pattern='dense'"):
+        small(attention_window=4)  # a window would be silently ignored by dense layers
 
 
 @pytest.mark.parametrize("kw, pattern", [
