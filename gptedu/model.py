@@ -64,6 +64,10 @@ class Block(nn.Module):
 class GPT(nn.Module):
     def __init__(self, config: GPTConfig):
         super().__init__()
+        if not isinstance(config, GPTConfig):
+            raise TypeError(f"GPT(config) needs a GPTConfig, got {type(config).__name__}; "
+                            f"e.g. GPT(GPTConfig.from_preset('tiny', vocab_size=tokenizer.vocab_size)).")
+        config.validate()  # again: the config may have been edited since it was made
         self.config = config
         self.wte = nn.Embedding(config.vocab_size, config.n_embd)  # token embedding W_e
         self.wpe = nn.Embedding(config.block_size, config.n_embd)  # learned position embedding W_p
@@ -100,6 +104,9 @@ class GPT(nn.Module):
 
     def _embed(self, idx: torch.Tensor) -> torch.Tensor:
         """idx: (B, T) token ids -> (B, T, C) token + position embeddings, after dropout."""
+        if not isinstance(idx, torch.Tensor):
+            raise ValueError(f"idx must be a torch.Tensor of token ids, shape (batch, time); got a "
+                             f"{type(idx).__name__}. Use torch.tensor([ids], dtype=torch.long).")
         if idx.dim() != 2:
             raise ValueError(f"idx must be (batch, time) token ids; got shape {tuple(idx.shape)}. "
                              "For a single sequence use idx[None].")
@@ -109,8 +116,29 @@ class GPT(nn.Module):
                 f"Input has {T} tokens but this model's context length (block_size) is {block_size}; "
                 f"crop the prompt to its last {block_size} tokens: idx[:, -{block_size}:]."
             )
+        self._check_token_ids("idx", idx)
         pos = torch.arange(T, device=idx.device)  # (T,)
         return self.drop(self.wte(idx) + self.wpe(pos))
+
+    def _check_token_ids(self, name: str, ids: torch.Tensor, ignore: int | None = None) -> None:
+        """Refuse ids outside [0, vocab_size) here, with the fix, rather than as an IndexError deep
+        in nn.Embedding or cross_entropy. Costs one min/max per batch. `ignore` is also allowed."""
+        allowed = (torch.long, torch.int) if ignore is None else (torch.long,)  # cross_entropy: long only
+        if ids.dtype not in allowed:
+            raise ValueError(f"{name} must hold integer token ids (dtype torch.long); got dtype {ids.dtype}. "
+                             f"Convert with {name}.long(), or build it with torch.tensor(ids, dtype=torch.long).")
+        if ids.numel() == 0 or ids.is_meta:  # a meta tensor has no values to check
+            return
+        lo, hi = torch.stack(torch.aminmax(ids)).tolist()  # one transfer (one sync on a GPU)
+        vocab_size = self.config.vocab_size
+        if hi >= vocab_size:
+            raise ValueError(f"{name} holds token id {hi}, but this model's vocab_size is {vocab_size} "
+                             f"(ids must be in [0, {vocab_size})). The tokenizer and the model disagree: "
+                             f"build the model with vocab_size=tokenizer.vocab_size.")
+        if lo < 0 and lo != ignore:
+            also = f" ({ignore} is allowed too: it marks a position to ignore)" if ignore is not None else ""
+            raise ValueError(f"{name} holds the negative token id {lo}; ids must be in [0, {vocab_size}){also}. "
+                             f"Check how {name} was made: a tokenizer never gives negative ids.")
 
     def hidden_states(self, idx: torch.Tensor) -> torch.Tensor:
         """(B, T) -> (B, T, n_embd): the final representation, the input of lm_head.
@@ -132,6 +160,10 @@ class GPT(nn.Module):
         logits = self.lm_head(self.hidden_states(idx))
         loss = None
         if targets is not None:
+            if not isinstance(targets, torch.Tensor) or targets.numel() != idx.numel():
+                got = tuple(targets.shape) if isinstance(targets, torch.Tensor) else type(targets).__name__
+                raise ValueError(f"targets must be a tensor of the shape of idx, {tuple(idx.shape)}; got {got}.")
+            self._check_token_ids("targets", targets, ignore=-1)
             loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
         return logits, loss
 
