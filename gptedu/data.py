@@ -9,6 +9,7 @@ import bz2
 import csv
 import hashlib
 import io
+import numbers
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -124,8 +125,20 @@ def train_val_split(tokens: torch.Tensor, val_fraction: float = 0.1) -> tuple[to
 
 def get_batch(data: torch.Tensor, batch_size: int, block_size: int,
               generator: torch.Generator | None = None,
-              device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
-    """Random windows of a 1-D token tensor: inputs x and next-token targets y, both (batch_size, block_size)."""
+              device: str | torch.device = "cpu", *,
+              vocab_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random windows of a 1-D token tensor: inputs x and next-token targets y, both (batch_size, block_size).
+
+    Each batch's ids are checked (one min/max): never negative, and below vocab_size if it is given.
+    """
+    if (not isinstance(data, torch.Tensor) or data.dim() != 1 or data.dtype == torch.bool
+            or data.dtype.is_floating_point or data.dtype.is_complex):
+        got = f"shape {tuple(data.shape)}, dtype {data.dtype}" if isinstance(data, torch.Tensor) else type(data).__name__
+        raise ValueError(f"data must be a 1-D tensor of token ids (dtype long); got {got}. "
+                         f"Use torch.tensor(tokenizer.encode(text), dtype=torch.long).")
+    for name, value in (("batch_size", batch_size), ("block_size", block_size)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise ValueError(f"{name}={value!r} must be a positive integer.")
     if len(data) <= block_size:
         raise ValueError(f"The data has {len(data)} tokens, too few for windows of block_size={block_size} "
                          f"(+1 for the target). Use more text or a smaller block_size.")
@@ -133,4 +146,18 @@ def get_batch(data: torch.Tensor, batch_size: int, block_size: int,
     offsets = torch.arange(block_size)
     x = data[starts[:, None] + offsets]  # (B, T)
     y = data[starts[:, None] + offsets + 1]  # (B, T), shifted by one
+    _check_ids(x, y, vocab_size)
     return x.to(device), y.to(device)
+
+
+def _check_ids(x: torch.Tensor, y: torch.Tensor, vocab_size: int | None) -> None:
+    """Refuse a batch holding a negative id, or one >= vocab_size, before it reaches a model."""
+    (x_lo, x_hi), (y_lo, y_hi) = torch.aminmax(x), torch.aminmax(y)
+    lo, hi = min(int(x_lo), int(y_lo)), max(int(x_hi), int(y_hi))
+    if lo < 0:
+        raise ValueError(f"data holds the negative token id {lo}; token ids are never negative. "
+                         f"Check how the data was made: use tokenizer.encode(text).")
+    if vocab_size is not None and hi >= vocab_size:
+        raise ValueError(f"data holds token id {hi}, but vocab_size={vocab_size} (ids must be in "
+                         f"[0, {vocab_size})). The tokenizer and the model disagree: build the model "
+                         f"with vocab_size=tokenizer.vocab_size.")
