@@ -9,16 +9,21 @@ Three ways to cut text into tokens, from the simplest to GPT-2's own:
 - `gpt2_encoding()`: GPT-2's real tokenizer, tiktoken's fast Rust implementation, built
   offline from the ranks file shipped in data/.
 
+All three check what they are given in the same way (`check_text`, `as_ids`, ...): encode takes a
+str, decode a list of ids, a 1-D tensor or a 1-D numpy array, and a mistake gets a short error
+that says what to pass instead.
+
 Written to be read, in the spirit of Karpathy's minbpe.
 """
 from __future__ import annotations
 
 import json
+import operator
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import regex  # the `regex` module (not `re`): it knows \p{L} (any letter) and possessive `++`
 import tiktoken
@@ -47,6 +52,137 @@ GPT2_RANKS_SHA256 = "306cd27f03c1a714eca7108e03d66b7dc042abe8c258b44c199a7ed9838
 ENDOFTEXT = "<|endoftext|>"
 
 
+
+# ====================================================================== checks every tokenizer shares
+# What a learner passes is checked here once, so that every tokenizer (characters, our BPE, GPT-2's
+# tiktoken encoding) says the same thing about the same mistake.
+MAX_LISTED = 10  # an error lists at most this many characters or ids, then a count of the rest
+
+
+def _short(value: Any, width: int = 60) -> str:
+    """repr(value), cut to `width` characters: an error message must not hold a whole book."""
+    text = repr(value)
+    return text if len(text) <= width else text[:width - 5] + " ...'"
+
+
+def _listing(items: list, n: int = MAX_LISTED) -> str:
+    """The first n items, and how many more: "'x', 'y' and 3 more"."""
+    shown = ", ".join(items[:n])
+    return shown + (f" and {len(items) - n} more" if len(items) > n else "")
+
+
+def check_text(text: Any, name: str = "text") -> str:
+    """`text` if it is a str; otherwise a TypeError that says what to pass instead."""
+    if isinstance(text, str):
+        return text
+    if isinstance(text, (bytes, bytearray)):
+        hint = f"decode the bytes first: {name}.decode('utf-8')"
+    elif isinstance(text, (list, tuple)):
+        hint = "encode one string at a time: [tokenizer.encode(t) for t in texts]"
+    else:
+        hint = "pass the text as a string"
+    raise TypeError(f"{name} must be a str; got {type(text).__name__} {_short(text)}: {hint}.")
+
+
+def as_ids(ids: Any) -> list[int]:
+    """Token ids as a list of Python ints, from a list or tuple of ints, a 1-D tensor or a 1-D numpy array.
+
+    A 2-D batch (e.g. what generate() returns) is refused with a hint to decode it row by row.
+    """
+    if isinstance(ids, (str, bytes, bytearray)):
+        raise TypeError(f"ids must be token ids (whole numbers), not a {type(ids).__name__} {_short(ids)}. "
+                        "To turn text into ids use encode().")
+    shape = getattr(ids, "shape", None)
+    if shape is not None:  # a tensor or an array: check its shape before looking inside
+        if len(shape) == 0:
+            raise TypeError(f"ids must be a sequence of token ids; got a single id {_short(ids)} (0-d). "
+                            "Wrap it in a list: decode([int(ids)]).")
+        if len(shape) > 1:
+            raise ValueError(_batch_hint(tuple(shape)))
+        ids = ids.tolist()
+    elif not isinstance(ids, Iterable):
+        hint = f" For one id use decode([{ids!r}])." if isinstance(ids, int) else ""
+        raise TypeError(f"ids must be a sequence of token ids; got {type(ids).__name__} {_short(ids)}.{hint}")
+    ids = list(ids)
+    try:
+        return list(map(operator.index, ids))  # ints, numpy ints, 0-d integer tensors -> int
+    except TypeError:
+        pass
+    for position, i in enumerate(ids):  # find the culprit, to name it
+        if isinstance(i, (list, tuple)) or len(getattr(i, "shape", ())) > 0:
+            raise ValueError(_batch_hint((len(ids), len(i))))
+        try:
+            operator.index(i)
+        except TypeError:
+            raise TypeError(f"ids must be whole numbers; position {position} holds {_short(i)} "
+                            f"({type(i).__name__}). A tensor of ids needs an integer dtype: ids.long().") from None
+    raise AssertionError("unreachable")
+
+
+def _batch_hint(shape: tuple) -> str:
+    return (f"ids has shape {shape}, but decode takes one sequence of ids. Decode row by row: "
+            "[tokenizer.decode(row) for row in ids] (or tokenizer.decode(ids[0]) for a batch of one).")
+
+
+def check_ids_known(ids: list[int], known: Collection[int], vocab_size: int) -> None:
+    """Raise a ValueError naming the first few ids that are not in `known` (and how many there are)."""
+    bad = sorted({i for i in ids if i not in known})
+    if bad:
+        which = f"Id {bad[0]} is" if len(bad) == 1 else f"Ids {_listing([str(i) for i in bad])} are"
+        raise ValueError(f"{which} outside this vocabulary (0..{vocab_size - 1}): decode ids made by "
+                         "this tokenizer or its model.")
+
+
+def check_special_tokens(special_tokens: Any) -> list[str]:
+    """special_tokens for training as a list: strings, non-empty, each once (a lone string is refused:
+    it would become one special token per character)."""
+    if isinstance(special_tokens, str):
+        raise TypeError(f"special_tokens={special_tokens!r} is one string, which would make "
+                        f"{len(special_tokens)} one-character special tokens. Pass a list: "
+                        f"special_tokens=[{special_tokens!r}].")
+    if not isinstance(special_tokens, Iterable):
+        raise TypeError(f"special_tokens={_short(special_tokens)} must be a list of strings, "
+                        "e.g. ['<|endoftext|>'].")
+    specials = list(special_tokens)
+    for s in specials:
+        if not isinstance(s, str) or not s:
+            raise TypeError(f"special_tokens holds {_short(s)}; each special token must be a non-empty string, "
+                            "e.g. '<|endoftext|>'.")
+    repeated = sorted({s for s in specials if specials.count(s) > 1})
+    if repeated:
+        raise ValueError(f"special_tokens repeats {', '.join(map(repr, repeated))}: list each special token once.")
+    return specials
+
+
+def check_special_choice(value: Any, name: str) -> None:
+    """allowed_special / disallowed_special: "all" or a collection of strings, not some other string."""
+    if isinstance(value, str) and value != "all":
+        raise TypeError(f"{name}={value!r} is a string; pass a set of special tokens, {name}={{{value!r}}}, "
+                        "or 'all'.")
+
+
+def _read_saved(path: str | Path, kind: str, keys: tuple[str, ...]) -> dict:
+    """The JSON state that `kind`.save(path) wrote, with a clear error for a missing or damaged file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No saved tokenizer at {path}. Save one first: tokenizer.save({str(path)!r}).")
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path} is not a saved tokenizer (not valid JSON: {err}). "
+                         f"Save it again with {kind}.save(path).") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} is not a saved tokenizer: it holds a JSON {type(state).__name__}, "
+                         f"not the object {kind}.save(path) writes.")
+    if state.get("type") != kind:
+        raise ValueError(f"{path} holds a {state.get('type')!r}, not a {kind}.")
+    missing = [k for k in keys if k not in state]
+    if missing:
+        raise ValueError(f"{path} is a damaged {kind} file: it lacks {', '.join(missing)}. "
+                         f"Save it again with {kind}.save(path).")
+    return state
+
+
 # ====================================================================== characters
 class UnknownCharacterError(ValueError):
     """The text holds characters that the character tokenizer has no id for."""
@@ -64,6 +200,9 @@ class CharTokenizer:
 
     def __init__(self, chars: str):
         """Build from the vocabulary itself: the character with id i is chars[i]."""
+        if not isinstance(chars, str):
+            raise TypeError(f"chars must be a str of the vocabulary's characters; got {type(chars).__name__} "
+                            f"{_short(chars)}. To build one from a text use CharTokenizer.from_text(text).")
         if len(set(chars)) != len(chars):
             repeated = sorted({c for c in chars if chars.count(c) > 1})
             raise ValueError(f"The vocabulary repeats {', '.join(map(repr, repeated))}: "
@@ -75,19 +214,20 @@ class CharTokenizer:
     @classmethod
     def from_text(cls, text: str) -> CharTokenizer:
         """The vocabulary is every distinct character of `text`, sorted (so it is reproducible)."""
-        return cls("".join(sorted(set(text))))
+        return cls("".join(sorted(set(check_text(text)))))
 
     @property
     def vocab_size(self) -> int:
         return len(self.chars)
 
     def encode(self, text: str) -> list[int]:
+        check_text(text)
         unknown = {}  # character -> first position, in order of appearance
         for position, ch in enumerate(text):
             if ch not in self.stoi and ch not in unknown:
                 unknown[ch] = position
         if unknown:
-            listing = ", ".join(f"{ch!r} (first at position {pos})" for ch, pos in unknown.items())
+            listing = _listing([f"{ch!r} (first at position {pos})" for ch, pos in unknown.items()])
             raise UnknownCharacterError(
                 f"{len(unknown)} character(s) not in this tokenizer's vocabulary of {self.vocab_size}: "
                 f"{listing}. Remove them from the text, or build the tokenizer with "
@@ -95,10 +235,9 @@ class CharTokenizer:
         return [self.stoi[ch] for ch in text]
 
     def decode(self, ids: Iterable[int]) -> str:
-        ids = list(ids)
-        bad = sorted({i for i in ids if i not in self.itos})
-        if bad:
-            raise ValueError(f"Ids {bad[:10]} are outside this vocabulary (0..{self.vocab_size - 1}).")
+        """Ids (a list, a 1-D tensor or a 1-D numpy array) -> text."""
+        ids = as_ids(ids)
+        check_ids_known(ids, self.itos, self.vocab_size)
         return "".join(self.itos[i] for i in ids)
 
     def save(self, path: str | Path) -> None:
@@ -107,9 +246,9 @@ class CharTokenizer:
 
     @classmethod
     def load(cls, path: str | Path) -> CharTokenizer:
-        state = json.loads(Path(path).read_text(encoding="utf-8"))
-        if state.get("type") != "CharTokenizer":
-            raise ValueError(f"{path} holds a {state.get('type')!r}, not a CharTokenizer.")
+        state = _read_saved(path, "CharTokenizer", ("chars",))
+        if not isinstance(state["chars"], str):
+            raise ValueError(f"{path} is a damaged CharTokenizer file: its chars are not a string.")
         return cls(state["chars"])
 
     def __repr__(self) -> str:
@@ -191,6 +330,10 @@ class BPETokenizer:
         chunks that contain the merged pair are updated, so training stays fast.
         Ties between equally frequent pairs go to the smaller pair of ids: training is deterministic.
         """
+        check_text(text)
+        special_tokens = check_special_tokens(special_tokens)
+        if isinstance(vocab_size, bool) or not isinstance(vocab_size, int):
+            raise TypeError(f"vocab_size={vocab_size!r} must be a whole number, e.g. 512.")
         num_merges = vocab_size - 256 - len(special_tokens)
         if num_merges < 0:
             raise ValueError(f"vocab_size={vocab_size} is too small: the 256 bytes and "
@@ -292,6 +435,7 @@ class BPETokenizer:
 
     def encode_ordinary(self, text: str) -> list[int]:
         """Encode, treating special-token strings like any other text."""
+        check_text(text)
         ids = []
         for chunk in self.compiled_pattern.findall(text):
             ids.extend(self._encode_chunk(chunk.encode("utf-8")))
@@ -306,7 +450,12 @@ class BPETokenizer:
           because text from users should not be able to inject e.g. "<|endoftext|>";
         - pass disallowed_special=() to encode them as ordinary text instead.
         """
-        allowed = set(self.special_tokens) if allowed_special == "all" else set(allowed_special)
+        check_text(text)
+        check_special_choice(allowed_special, "allowed_special")
+        check_special_choice(disallowed_special, "disallowed_special")
+        specials = set(self.special_tokens)
+        # An allowed string that is not one of our special tokens stays ordinary text, as in tiktoken.
+        allowed = specials if allowed_special == "all" else set(allowed_special) & specials
         disallowed = set(self.special_tokens) - allowed if disallowed_special == "all" else set(disallowed_special)
         for special in disallowed:
             if special in text:
@@ -324,12 +473,13 @@ class BPETokenizer:
         return ids
 
     def decode(self, ids: Iterable[int]) -> str:
-        """Ids -> bytes -> text. A cut through a multi-byte character shows as U+FFFD (like tiktoken)."""
-        try:
-            data = b"".join(self.vocab[i] for i in ids)
-        except KeyError as e:
-            raise ValueError(f"Id {e.args[0]} is not in this vocabulary of {self.vocab_size}.") from None
-        return data.decode("utf-8", errors="replace")
+        """Ids (a list, a 1-D tensor or a 1-D numpy array) -> bytes -> text.
+
+        A cut through a multi-byte character shows as U+FFFD (like tiktoken).
+        """
+        ids = as_ids(ids)
+        check_ids_known(ids, self.vocab, self.vocab_size)
+        return b"".join(self.vocab[i] for i in ids).decode("utf-8", errors="replace")
 
     # ------------------------------------------------------------------ saving
     def save(self, path: str | Path) -> None:
@@ -345,12 +495,14 @@ class BPETokenizer:
 
     @classmethod
     def load(cls, path: str | Path) -> BPETokenizer:
-        state = json.loads(Path(path).read_text(encoding="utf-8"))
-        if state.get("type") != "BPETokenizer":
-            raise ValueError(f"{path} holds a {state.get('type')!r}, not a BPETokenizer.")
-        merges = {(a, b): new_id for a, b, new_id in state["merges"]}
-        return cls(merges, pattern=state["pattern"], special_tokens=state["special_tokens"],
-                   byte_ids=state["byte_ids"])
+        state = _read_saved(path, "BPETokenizer", ("pattern", "special_tokens", "byte_ids", "merges"))
+        try:
+            merges = {(a, b): new_id for a, b, new_id in state["merges"]}
+            return cls(merges, pattern=state["pattern"], special_tokens=state["special_tokens"],
+                       byte_ids=state["byte_ids"])
+        except (TypeError, ValueError, KeyError, regex.error) as err:
+            raise ValueError(f"{path} is a damaged BPETokenizer file ({type(err).__name__}: {err}). "
+                             "Save it again with BPETokenizer.save(path).") from None
 
     def __repr__(self) -> str:
         pattern = "GPT2_SPLIT_PATTERN" if self.pattern == GPT2_SPLIT_PATTERN else repr(self.pattern)
@@ -394,13 +546,42 @@ def gpt2_ranks() -> dict[bytes, int]:
     return tiktoken.load.load_tiktoken_bpe(str(data_path(GPT2_RANKS_FILE)), expected_hash=GPT2_RANKS_SHA256)
 
 
+class CheckedEncoding(tiktoken.Encoding):
+    """A tiktoken Encoding whose encode and decode check their arguments as our tokenizers do.
+
+    Same ids and text as tiktoken for every input tiktoken accepts; decode also takes a 1-D tensor
+    or numpy array. Wrong input gets our clear errors instead of tiktoken's Rust-level ones.
+    """
+
+    def encode(self, text: str, **kwargs: Any) -> list[int]:
+        check_text(text)
+        for name in ("allowed_special", "disallowed_special"):
+            if name in kwargs:
+                check_special_choice(kwargs[name], name)
+        return super().encode(text, **kwargs)
+
+    def encode_ordinary(self, text: str) -> list[int]:
+        return super().encode_ordinary(check_text(text))
+
+    def decode_bytes(self, tokens: Iterable[int]) -> bytes:
+        ids = as_ids(tokens)
+        check_ids_known(ids, range(self.n_vocab), self.n_vocab)
+        return super().decode_bytes(ids)
+
+    def decode(self, tokens: Iterable[int], errors: str = "replace") -> str:
+        ids = as_ids(tokens)
+        check_ids_known(ids, range(self.n_vocab), self.n_vocab)
+        return super().decode(ids, errors=errors)
+
+
 @lru_cache(maxsize=1)
-def gpt2_encoding() -> tiktoken.Encoding:
+def gpt2_encoding() -> CheckedEncoding:
     """GPT-2's tokenizer in tiktoken, built offline (tiktoken.get_encoding("gpt2") would download).
 
-    This is what tiktoken_ext.openai_public.gpt2() builds, with the ranks read from data/.
+    This is what tiktoken_ext.openai_public.gpt2() builds, with the ranks read from data/; a
+    tiktoken.Encoding whose encode and decode check their input (see CheckedEncoding).
     """
-    return tiktoken.Encoding(
+    return CheckedEncoding(
         name="gpt2",
         pat_str=tiktoken_ext.openai_public.r50k_pat_str,  # the same string as GPT2_SPLIT_PATTERN
         mergeable_ranks=gpt2_ranks(),
