@@ -10,6 +10,7 @@ outputs are the ones nbval expects.
 
 Setup is idempotent: .venv is (re)installed only when requirements.txt changed.
 Anything after `test` is passed to pytest, e.g. `python3 course.py test tests/test_model.py -x`.
+Tests run offline: every Python process they start has the guard in tests/offline/ (GPTEDU_OFFLINE=1).
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ VENV = ROOT / ".venv"
 REQUIREMENTS = ROOT / "requirements.txt"
 STAMP = VENV / "gptedu-requirements.sha256"
 FIRST_NOTEBOOK = "notebooks/00_welcome.ipynb"
+OFFLINE_DIR = ROOT / "tests" / "offline"  # sitecustomize.py + gptedu_offline.py: the tests' network guard
 
 # The environment every run shares: offline model hubs, one torch thread
 # (committed notebook outputs were made with GPTEDU_THREADS=1, see gptedu.setup).
@@ -63,8 +65,17 @@ def ensure_venv() -> None:
     STAMP.write_text(requirements_hash() + "\n")
 
 
-def run(cmd: list[str]) -> int:
+def offline_env(env: dict[str, str]) -> dict[str, str]:
+    """`env` for the tests: every Python process started with it loads tests/offline/sitecustomize.py,
+    which (with GPTEDU_OFFLINE=1) blocks all but loopback networking. Learners' runs never get it."""
+    pythonpath = os.pathsep.join(filter(None, [str(OFFLINE_DIR), env.get("PYTHONPATH", "")]))
+    return {**env, "GPTEDU_OFFLINE": "1", "PYTHONPATH": pythonpath}
+
+
+def run(cmd: list[str], offline: bool = False) -> int:
     env = {**os.environ, **RUN_ENV}
+    if offline:
+        env = offline_env(env)
     return subprocess.call(cmd, cwd=ROOT, env=env)
 
 
@@ -84,7 +95,7 @@ def main(argv: list[str]) -> int:
         return run([str(venv_bin("jupyter")), "nbconvert", "--to", "notebook", "--execute", "--inplace",
                     "--ExecutePreprocessor.timeout=1800", *notebooks])
     if command == "test":
-        return run([str(venv_bin("python")), "-m", "pytest", *argv[1:]])
+        return run([str(venv_bin("python")), "-m", "pytest", *argv[1:]], offline=True)
     return run([str(venv_bin("jupyter")), "lab", FIRST_NOTEBOOK, *argv[1:]])
 
 

@@ -1,50 +1,25 @@
-"""Test-wide rules: nothing in the test process may reach the network.
+"""Test-wide rules: nothing the tests run may reach the network.
 
-Loopback stays open (nbval talks to its kernels over 127.0.0.1); any other
-address raises, so a loader or tokenizer that tries to download fails loudly.
+The guard is tests/offline/gptedu_offline.py. `python3 course.py test` already has it installed in
+this process and in every Python process the tests start (PYTHONPATH + GPTEDU_OFFLINE=1, see that
+module). For a bare `pytest` run the lines below do the same: install it here and put the same two
+variables into the environment that nbval's kernels, JupyterLab and torchrun inherit.
+
+Loopback stays open (nbval talks to its kernels over 127.0.0.1); any other address raises
+NetworkBlocked, so a loader or tokenizer that tries to download fails loudly.
 """
-import socket
+import os
+import sys
+from pathlib import Path
 
-import pytest
+OFFLINE_DIR = str(Path(__file__).resolve().parent / "offline")
+if OFFLINE_DIR not in sys.path:
+    sys.path.insert(0, OFFLINE_DIR)
 
+import gptedu_offline  # noqa: E402  (found through the line above or PYTHONPATH)
+from gptedu_offline import NetworkBlocked  # noqa: E402,F401  (tests import it from here)
 
-class NetworkBlocked(RuntimeError):
-    pass
-
-
-def _is_loopback(address) -> bool:
-    if isinstance(address, (str, bytes)):  # AF_UNIX path
-        return True
-    host = str(address[0])
-    return host in ("localhost", "::1") or host.startswith("127.")
-
-
-@pytest.fixture(autouse=True, scope="session")
-def no_network():
-    real_connect = socket.socket.connect
-    real_connect_ex = socket.socket.connect_ex
-    real_create_connection = socket.create_connection
-
-    def guard(address):
-        if not _is_loopback(address):
-            raise NetworkBlocked(f"tests run offline: attempted connection to {address!r}")
-
-    def connect(self, address):
-        guard(address)
-        return real_connect(self, address)
-
-    def connect_ex(self, address):
-        guard(address)
-        return real_connect_ex(self, address)
-
-    def create_connection(address, *args, **kwargs):
-        guard(address)
-        return real_create_connection(address, *args, **kwargs)
-
-    socket.socket.connect = connect
-    socket.socket.connect_ex = connect_ex
-    socket.create_connection = create_connection
-    yield
-    socket.socket.connect = real_connect
-    socket.socket.connect_ex = real_connect_ex
-    socket.create_connection = real_create_connection
+gptedu_offline.install()
+os.environ[gptedu_offline.ENV_VAR] = "1"
+if OFFLINE_DIR not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [OFFLINE_DIR, os.environ.get("PYTHONPATH")]))
