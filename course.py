@@ -4,11 +4,15 @@
     python3 course.py          set up .venv with the pinned versions, open JupyterLab on chapter 00
     python3 course.py test     (re)use .venv and run every test: unit tests + every notebook under nbval
 
+Options without a command go to JupyterLab: `python3 course.py --no-browser --port 8899`
+(as root, e.g. in a container, `--allow-root` is added for you).
+
 For maintainers: `python3 course.py execute [NOTEBOOK ...]` re-executes notebooks in place
 (default: all of notebooks/) with the same environment the tests use, so their committed
 outputs are the ones nbval expects.
 
-Setup is idempotent: .venv is (re)installed only when requirements.txt changed.
+Setup is idempotent: .venv is (re)installed only when requirements.txt changed, and rebuilt when
+its Python no longer runs (e.g. after a Python upgrade).
 Anything after `test` is passed to pytest, e.g. `python3 course.py test tests/test_model.py -x`.
 Tests run offline: every Python process they start has the guard in tests/offline/ (GPTEDU_OFFLINE=1).
 """
@@ -49,19 +53,67 @@ def requirements_hash() -> str:
     return hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
 
 
+def venv_python_works() -> bool:
+    """Whether .venv's Python exists and starts: an upgrade or removal of the Python it was made
+    from leaves a .venv whose stamp still matches but whose interpreter is gone or broken."""
+    python = venv_bin("python")
+    if not python.exists():
+        return False
+    try:
+        done = subprocess.run([str(python), "-c", "pass"], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def setup_failed(what: str, hint: str) -> None:
+    """End with a short message (exit code 1) instead of a traceback: the learner needs what to try."""
+    sys.exit(f"\nSetup failed: {what}.\n{hint}\n"
+             f"If it keeps failing, delete the {VENV.name} folder and run `python3 course.py setup` again.")
+
+
+def create_venv() -> None:
+    if VENV.exists():
+        print(f"{VENV.name}'s Python is missing or broken (was Python upgraded?); rebuilding it ...",
+              flush=True)
+    else:
+        print(f"Creating {VENV.name} ...", flush=True)
+    try:
+        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+    except (OSError, subprocess.CalledProcessError) as error:
+        setup_failed(f"could not create {VENV.name} with {sys.executable} ({error})",
+                     "Check that Python's venv module and ensurepip are installed "
+                     "(Debian/Ubuntu: `sudo apt-get install python3-venv`).")
+
+
+def pip_install(*args: str) -> None:
+    # Never offline: the guard (GPTEDU_OFFLINE) is for `test` only, and pip needs PyPI.
+    env = {key: value for key, value in os.environ.items() if key != "GPTEDU_OFFLINE"}
+    command = [str(venv_bin("python")), "-m", "pip", "install", "--disable-pip-version-check", "-q", *args]
+    try:
+        code = subprocess.run(command, env=env).returncode
+        reason = f"exit code {code}"
+    except OSError as error:
+        code, reason = -1, str(error)
+    if code != 0:
+        setup_failed(f"`pip install {' '.join(args)}` failed ({reason})",
+                     "pip's own messages are above. Check that this machine can reach PyPI "
+                     "(https://pypi.org, or your proxy / PIP_INDEX_URL), then run the command again.")
+
+
 def ensure_venv() -> None:
-    """Create .venv and install the pins, unless it already holds exactly them."""
+    """Create .venv and install the pins, unless it already holds exactly them and its Python runs."""
     if sys.version_info < (3, 10):
         sys.exit(f"gptedu needs Python 3.10 or newer; this is {sys.version.split()[0]}.")
-    if STAMP.exists() and STAMP.read_text().strip() == requirements_hash():
+    python_works = venv_python_works()
+    if python_works and STAMP.exists() and STAMP.read_text().strip() == requirements_hash():
         return
-    if not venv_bin("python").exists():
-        print(f"Creating {VENV.relative_to(ROOT)} ...", flush=True)
-        venv.EnvBuilder(with_pip=True).create(VENV)
-    pip = [str(venv_bin("python")), "-m", "pip", "install", "--disable-pip-version-check"]
+    if not python_works:
+        create_venv()
     print("Installing the pinned versions from requirements.txt (a few minutes the first time) ...", flush=True)
-    subprocess.run(pip + ["-q", "-r", str(REQUIREMENTS)], check=True)
-    subprocess.run(pip + ["-q", "--no-deps", "-e", str(ROOT)], check=True)
+    pip_install("-r", str(REQUIREMENTS))
+    pip_install("--no-deps", "-e", str(ROOT))
     STAMP.write_text(requirements_hash() + "\n")
 
 
@@ -79,8 +131,22 @@ def run(cmd: list[str], offline: bool = False) -> int:
     return subprocess.call(cmd, cwd=ROOT, env=env)
 
 
+def running_as_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def jupyterlab_command(options: list[str]) -> list[str]:
+    """JupyterLab on chapter 00; as root (containers, classroom VMs) it refuses to start without --allow-root."""
+    given = {option.split("=", 1)[0] for option in options}
+    if running_as_root() and not given & {"--allow-root", "--ServerApp.allow_root"}:
+        options = [*options, "--allow-root"]
+    return [str(venv_bin("jupyter")), "lab", FIRST_NOTEBOOK, *options]
+
+
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "start"
+    if command.startswith("-") and command not in ("-h", "--help"):  # JupyterLab's options, no command
+        command, argv = "start", ["start", *argv]
     if command in ("-h", "--help", "help"):
         print(__doc__)
         return 0
@@ -96,7 +162,7 @@ def main(argv: list[str]) -> int:
                     "--ExecutePreprocessor.timeout=1800", *notebooks])
     if command == "test":
         return run([str(venv_bin("python")), "-m", "pytest", *argv[1:]], offline=True)
-    return run([str(venv_bin("jupyter")), "lab", FIRST_NOTEBOOK, *argv[1:]])
+    return run(jupyterlab_command(argv[1:]))
 
 
 if __name__ == "__main__":
