@@ -23,19 +23,28 @@ def _available(name: str) -> bool:
     return name == "cpu"
 
 
-def pick_device(prefer: str | None = None) -> torch.device:
+def pick_device(prefer: str | torch.device | None = None) -> torch.device:
     """The device to use: `prefer`, else $GPTEDU_DEVICE, else the first available of cuda, mps, cpu."""
+    if isinstance(prefer, torch.device):
+        prefer = str(prefer)
+    if prefer is not None and not isinstance(prefer, str):
+        raise ValueError(f"device={prefer!r} must be a device name, one of {', '.join(CHOICES)} "
+                         f"(e.g. 'cuda:1' for a second GPU), or None to pick automatically.")
+    source = f"device={prefer!r}" if prefer else f"GPTEDU_DEVICE={os.environ.get('GPTEDU_DEVICE')!r}"
     choice = prefer or os.environ.get("GPTEDU_DEVICE") or None
     if choice is None:
         return torch.device(next(name for name in CHOICES if _available(name)))
-    kind = choice.split(":")[0]
-    if kind not in CHOICES:
-        raise ValueError(f"Unknown device {choice!r}: choose one of {', '.join(CHOICES)} "
-                         f"(or unset GPTEDU_DEVICE to pick automatically).")
+    kind, _, index = choice.partition(":")
+    if kind not in CHOICES or (index and not index.isdigit()):
+        raise ValueError(f"Unknown device: {source}. Choose one of {', '.join(CHOICES)}, optionally with "
+                         f"a number such as 'cuda:1' (or unset GPTEDU_DEVICE to pick automatically).")
     if not _available(kind):
         found = ", ".join(name for name in CHOICES if _available(name))
-        raise RuntimeError(f"Device {choice!r} is not available on this machine; available: {found}. "
+        raise RuntimeError(f"{source} is not available on this machine; available: {found}. "
                            f"Pass one of those, or unset GPTEDU_DEVICE to pick automatically.")
+    if kind == "cuda" and index and int(index) >= torch.cuda.device_count():
+        raise RuntimeError(f"{source} does not exist: this machine has "
+                           f"{torch.cuda.device_count()} GPU(s), cuda:0 to cuda:{torch.cuda.device_count() - 1}.")
     return torch.device(choice)
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .config import require_int
 from .device import pick_device
 
 # Warnings that are noise for a learner: tqdm.auto falls back to a text bar, with this
@@ -56,9 +57,30 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def threads_from_env(default: int | None = 1) -> int | None:
+    """$GPTEDU_THREADS as a positive int; `default` when it is unset or empty."""
+    raw = os.environ.get("GPTEDU_THREADS", "").strip()
+    if not raw:
+        return default
+    if not (raw.isdigit() and int(raw) > 0):
+        raise ValueError(f"GPTEDU_THREADS={raw!r} must be a positive integer, the number of torch threads "
+                         f"(e.g. GPTEDU_THREADS=1, the course's setting), or unset.")
+    return int(raw)
+
+
 def setup(seed: int = 0, threads: int | None = None, device: str | None = None) -> Session:
-    """Seed, fix the thread count, quiet the noise, style the plots; returns what was set."""
-    threads = threads or int(os.environ.get("GPTEDU_THREADS", "1"))
+    """Seed, fix the thread count, quiet the noise, style the plots; returns what was set.
+
+    threads: torch's thread count; None means $GPTEDU_THREADS, or 1.
+    """
+    if threads is None:
+        threads = threads_from_env()
+    else:
+        threads = require_int("threads", threads, hint=" (or None: $GPTEDU_THREADS, else 1)")
+    seed = require_int("seed", seed, minimum=0)
+    if seed >= 2**32:  # NumPy's limit
+        raise ValueError(f"seed={seed} must be below 2**32 (NumPy's limit), e.g. seed=0.")
+    device = pick_device(device)
     torch.set_num_threads(threads)
     seed_everything(seed)
     for action, message in QUIET:
@@ -66,4 +88,4 @@ def setup(seed: int = 0, threads: int | None = None, device: str | None = None) 
     import matplotlib
 
     matplotlib.rcParams.update(PLOT_STYLE)
-    return Session(seed=seed, threads=threads, device=pick_device(device))
+    return Session(seed=seed, threads=threads, device=device)
