@@ -57,9 +57,9 @@ class GPTConfig:
         so a config edited after it was made is checked before a model is built from it.
         """
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
-            setattr(self, name, _positive_int(name, getattr(self, name)))
+            setattr(self, name, require_int(name, getattr(self, name)))
         if self.n_inner is not None:
-            self.n_inner = _positive_int("n_inner", self.n_inner)
+            self.n_inner = require_int("n_inner", self.n_inner)
         if self.n_embd % self.n_head:
             fits = [h for h in range(1, min(self.n_embd, 128) + 1) if self.n_embd % h == 0]
             raise ValueError(
@@ -70,7 +70,7 @@ class GPTConfig:
         _require_choice("attention_pattern", self.attention_pattern, ATTENTION_PATTERNS)
         _require_choice("gelu", self.gelu, GELUS)
         for name in ("residual_scale_init", "tie_embeddings", "bias"):
-            setattr(self, name, _bool(name, getattr(self, name)))
+            setattr(self, name, require_bool(name, getattr(self, name)))
         if not (_is_real(self.dropout) and 0.0 <= self.dropout < 1.0):
             raise ValueError(f"dropout={self.dropout!r} must be in [0, 1) (a number; 0 turns dropout off).")
         if not (_is_real(self.layer_norm_eps) and math.isfinite(self.layer_norm_eps) and self.layer_norm_eps > 0):
@@ -82,7 +82,7 @@ class GPTConfig:
                 "banded layers), e.g. attention_window=256."
             )
         if self.attention_window is not None:
-            self.attention_window = _positive_int("attention_window", self.attention_window)
+            self.attention_window = require_int("attention_window", self.attention_window)
             if self.attention_pattern == "dense":
                 raise ValueError(
                     f"attention_window={self.attention_window!r} has no effect with attention_pattern='dense' "
@@ -143,22 +143,33 @@ def preset(name: str, **overrides: Any) -> GPTConfig:
     return GPTConfig.from_preset(name, **overrides)
 
 
-def _positive_int(name: str, value: Any) -> int:
-    """value as a plain int if it is a whole number > 0 (NumPy integers too, bools not)."""
-    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)) and value > 0:
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def require_int(name: str, value: Any, minimum: int | None = 1, hint: str = "") -> int:
+    """value as a plain int if it is a whole number >= minimum (NumPy integers too; bools, floats and
+    strings are refused); else a ValueError naming `name` and the value. minimum=None: any integer."""
+    if (isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+            and (minimum is None or value >= minimum)):
         return int(value)
-    raise ValueError(f"{name}={value!r} must be a positive integer.")
+    want = "an integer" if minimum is None else "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+    raise ValueError(f"{name}={value!r} must be {want}{hint}.")
 
 
-def _bool(name: str, value: Any) -> bool:
-    """value as a plain bool; a string such as "no" is refused, not read as True."""
+def require_number(name: str, value: Any, *, positive: bool = False, hint: str = "") -> Any:
+    """value unchanged if it is a finite real number >= 0 (> 0 with positive=True); else a ValueError
+    naming `name` and the value. NaN and infinity are refused: they only turn a run into NaNs."""
+    if _is_real(value) and math.isfinite(value) and (value > 0 if positive else value >= 0):
+        return value
+    raise ValueError(f"{name}={value!r} must be a finite number {'> 0' if positive else '>= 0'}{hint}.")
+
+
+def require_bool(name: str, value: Any) -> bool:
+    """value as a plain bool (NumPy bools too); a string such as "no" is refused, not read as True."""
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     raise ValueError(f"{name}={value!r} must be True or False.")
-
-
-def _is_real(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
 def _require_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
