@@ -39,7 +39,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from .config import require_int, require_number
 from .model import GPT
+from .train import TrainingDiverged
 
 TASKS = ("classification", "entailment", "similarity", "multiple_choice")
 SPECIALS = ("<s>", "$", "<e>")  # start, delimiter, extract: how decode() shows them
@@ -385,17 +387,23 @@ def finetune(model: GPTClassifier, train_examples: Sequence, val_examples: Seque
     (e.g. to move a progress bar); it cannot change the run (it gets its own copy of torch's RNG).
     """
     _check_lambda(lambda_lm)
-    for name, value in (("steps", steps), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name}={value!r} must be a positive integer.")
-    if not lr > 0:
-        raise ValueError(f"lr={lr!r} must be positive.")
-    if not 0 <= warmup <= 1:
+    steps, batch_size = require_int("steps", steps), require_int("batch_size", batch_size)
+    require_number("lr", lr, positive=True, hint=f", e.g. {DEFAULT_LR}")
+    if not (require_number("warmup", warmup) <= 1):
         raise ValueError(f"warmup={warmup!r} is a fraction of the steps, in [0, 1].")
+    require_number("weight_decay", weight_decay, hint=" (0 turns decay off; GPT-1 used 0.01)")
+    if grad_clip is not None:
+        require_number("grad_clip", grad_clip, hint=" (0 or None turns clipping off)")
+    if log_every is not None:
+        log_every = require_int("log_every", log_every, hint=" (or None: 20 records per run)")
+    if eval_every is not None:
+        eval_every = require_int("eval_every", eval_every, hint=" (or None: accuracy at the end only)")
+    seed = require_int("seed", seed, minimum=None)
     if len(train_examples) == 0 or len(val_examples) == 0:
         raise ValueError(f"need training and validation examples; got {len(train_examples)} and {len(val_examples)}.")
     train, val = model.encode(train_examples), model.encode(val_examples)
-    log_every = log_every or max(1, steps // 20)
+    if log_every is None:
+        log_every = max(1, steps // 20)
 
     device = model.head.weight.device
     params = [p for p in model.parameters() if p.requires_grad]
@@ -420,12 +428,19 @@ def finetune(model: GPTClassifier, train_examples: Sequence, val_examples: Seque
             loss = l2 + lambda_lm * l1
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            if grad_clip > 0:
+            if grad_clip:  # 0 or None: no clipping
                 torch.nn.utils.clip_grad_norm_(params, grad_clip)
             optimizer.step()
 
             values = {"loss": loss.item(), "task_loss": l2.item(), "lm_loss": l1.item(),
                       "train_accuracy": (logits.argmax(-1) == batch.labels).float().mean().item()}
+            if not math.isfinite(values["loss"]):
+                raise TrainingDiverged(
+                    f"Fine-tuning diverged: step {step + 1} of {steps} gave a loss of {values['loss']} (task loss "
+                    f"{values['task_loss']}, LM loss {values['lm_loss']}) at learning rate "
+                    f"{optimizer.param_groups[0]['lr']:.3g}. The classifier's weights are no longer usable: "
+                    f"build a new one and use a lower lr (now {lr:g}) or a longer warmup (now {warmup:g})"
+                    + ("." if grad_clip else ", and clip gradients: grad_clip=1.0."))
             for key, value in values.items():
                 sums[key] = sums.get(key, 0.0) + value
             sums["n"] = sums.get("n", 0) + 1

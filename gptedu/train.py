@@ -23,6 +23,7 @@ import contextlib
 import dataclasses
 import hashlib
 import math
+import numbers
 import os
 import sys
 import warnings
@@ -37,6 +38,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from .checkpoints import load_weights_into, save_checkpoint
+from .config import require_bool, require_int, require_number
 from .data import get_batch
 from .device import pick_device
 
@@ -61,23 +63,53 @@ class TrainConfig:
     progress: bool = True  # tqdm progress bar
 
     def __post_init__(self) -> None:
+        self.validate()
+        decay_iters, horizon = (self.max_iters, "max_iters") if self.lr_decay_iters is None \
+            else (self.lr_decay_iters, "lr_decay_iters")
+        if self.warmup_iters > decay_iters:  # well defined, and handy in smoke tests, but rarely meant
+            warnings.warn(f"warmup_iters={self.warmup_iters} is longer than the decay horizon "
+                          f"{horizon}={decay_iters}: the learning rate never reaches learning_rate="
+                          f"{self.learning_rate:g}. For a real run, warm up for ~5-10% of the steps.", stacklevel=3)
+
+    def validate(self) -> None:
+        """Check every field; raise a ValueError that names it and says what to change.
+
+        NumPy integers become ints. Trainer.fit calls this again, so a config edited after
+        it was made is checked before it trains.
+        """
         for name in ("max_iters", "warmup_iters"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name}={getattr(self, name)} must be >= 0.")
+            setattr(self, name, require_int(name, getattr(self, name), minimum=0))
         for name in ("batch_size", "eval_interval", "eval_iters"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}={getattr(self, name)} must be >= 1.")
-        if not 0 <= self.min_lr <= self.learning_rate:
+            setattr(self, name, require_int(name, getattr(self, name)))
+        if self.lr_decay_iters is not None:
+            self.lr_decay_iters = require_int("lr_decay_iters", self.lr_decay_iters, hint=" (or None: max_iters)")
+        self.seed = require_int("seed", self.seed, minimum=None)
+        require_number("learning_rate", self.learning_rate, positive=True, hint=", e.g. 1e-3")
+        require_number("min_lr", self.min_lr, hint=", e.g. learning_rate / 10")
+        if not self.min_lr <= self.learning_rate:
             raise ValueError(f"Need 0 <= min_lr <= learning_rate; got min_lr={self.min_lr}, "
                              f"learning_rate={self.learning_rate}.")
-        if self.grad_clip < 0:
-            raise ValueError(f"grad_clip={self.grad_clip} must be >= 0 (0 turns clipping off).")
+        require_number("weight_decay", self.weight_decay, hint=" (0 turns decay off; 0.1 is usual)")
+        if self.grad_clip is not None:
+            require_number("grad_clip", self.grad_clip, hint=" (0 or None turns clipping off)")
+        betas = tuple(self.betas) if isinstance(self.betas, (tuple, list)) else ()
+        if len(betas) != 2 or not all(isinstance(b, numbers.Real) and not isinstance(b, bool) and 0 <= b < 1
+                                      for b in betas):
+            raise ValueError(f"betas={self.betas!r} must be two numbers in [0, 1), e.g. (0.9, 0.95).")
+        self.betas = betas
+        if self.checkpoint_path is not None and not isinstance(self.checkpoint_path, (str, os.PathLike)):
+            raise ValueError(f"checkpoint_path={self.checkpoint_path!r} must be a file path (a str or Path) or None.")
         if self.checkpoint_interval is not None:
-            if self.checkpoint_interval < 1:
-                raise ValueError(f"checkpoint_interval={self.checkpoint_interval} must be >= 1 (or None).")
+            self.checkpoint_interval = require_int("checkpoint_interval", self.checkpoint_interval,
+                                                   hint=" (or None: save at the end only)")
             if self.checkpoint_path is None:
                 raise ValueError("checkpoint_interval needs a checkpoint_path to save to.")
-        self.betas = tuple(self.betas)
+        self.progress = require_bool("progress", self.progress)
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss became NaN or infinite. Training stopped there, and no checkpoint was written
+    from the broken weights: the last one saved is left as it was."""
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -180,6 +212,7 @@ class Trainer:
             if data.dim() != 1 or data.dtype != torch.long:
                 raise ValueError(f"{name} must be a 1-D tensor of token ids (dtype long); got shape "
                                  f"{tuple(data.shape)}, dtype {data.dtype}. Use torch.tensor(ids, dtype=torch.long).")
+            _check_token_range(name, data, model.config.vocab_size)
         self.train_data, self.val_data = train_data, val_data
         self.callbacks = list(callbacks)
         self.extra = dict(extra or {})
@@ -204,6 +237,7 @@ class Trainer:
 
     def fit(self, resume_from: str | Path | None = None) -> list[dict]:
         """Train until cfg.max_iters steps are done (continuing from self.step); returns history."""
+        self.cfg.validate()  # again: it may have been edited since the trainer was made
         if resume_from is not None:
             self.load_state(resume_from)
         cfg = self.cfg
@@ -213,6 +247,9 @@ class Trainer:
             self._eval_if_due(bar)  # step 0 (or a resumed step not yet evaluated)
             while self.step < cfg.max_iters:
                 self.last_loss = self._train_step()
+                if not math.isfinite(self.last_loss):
+                    raise self._diverged(f"step {self.step + 1} gave a training loss of {self.last_loss}",
+                                         lr_at(self.step, cfg))
                 self.step += 1
                 bar.update(1)
                 bar.set_postfix(self._postfix(), refresh=False)
@@ -294,14 +331,27 @@ class Trainer:
         _, loss = self.ddp_model(x, y)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        if self.cfg.grad_clip > 0:
+        if self.cfg.grad_clip:  # 0 or None: no clipping
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
         self.optimizer.step()
         return loss.item()
 
     def _checkpoint(self) -> None:
+        if not all(torch.isfinite(p).all() for p in self.model.parameters()):
+            raise self._diverged(f"the weights after step {self.step} hold NaN or infinite values",
+                                 lr_at(self.step - 1, self.cfg))
         self._rng_state = self._current_rng()  # inside fit, the global RNG is the trainer's stream
         self.save(self.cfg.checkpoint_path)
+
+    def _diverged(self, what: str, lr: float) -> TrainingDiverged:
+        cfg = self.cfg
+        kept = f" No checkpoint was written from them ({cfg.checkpoint_path} is left as it was)." \
+            if cfg.checkpoint_path is not None else ""
+        return TrainingDiverged(
+            f"Training diverged: {what}, at learning rate {lr:.3g}. The model's weights are "
+            f"no longer usable.{kept} Start again from a fresh model with a lower learning_rate (now "
+            f"{cfg.learning_rate:g}) or a longer warmup (warmup_iters, now {cfg.warmup_iters})"
+            + ("." if cfg.grad_clip else ", and clip gradients: grad_clip=1.0."))
 
     def _eval_if_due(self, bar: tqdm) -> None:
         due = self.step % self.cfg.eval_interval == 0 or self.step == self.cfg.max_iters
@@ -344,6 +394,20 @@ class Trainer:
                 yield
             finally:
                 self._rng_state = self._current_rng()
+
+
+def _check_token_range(name: str, data: torch.Tensor, vocab_size: int) -> None:
+    """Refuse data with ids outside [0, vocab_size) before training, not as an IndexError mid-run."""
+    if data.numel() == 0:
+        return
+    lo, hi = (int(v) for v in torch.aminmax(data))
+    if hi >= vocab_size:
+        raise ValueError(f"{name} holds token id {hi}, but the model's vocab_size is {vocab_size} (ids must be in "
+                         f"[0, {vocab_size})). The tokenizer and the model disagree: build the model with "
+                         f"vocab_size=tokenizer.vocab_size.")
+    if lo < 0:
+        raise ValueError(f"{name} holds the negative token id {lo}; ids must be in [0, {vocab_size}). "
+                         f"Make the data with tokenizer.encode(text): a tokenizer never gives negative ids.")
 
 
 def _plain(value):
@@ -389,11 +453,13 @@ def main(argv: list[str] | None = None) -> Trainer:
     from .config import GPTConfig
     from .data import HELD_OUT_PLAYS, load_shakespeare, pretraining_plays, train_val_split
     from .model import GPT
+    from .session import threads_from_env
     from .tokenizers import CharTokenizer
 
     args = build_parser().parse_args(argv)
-    if os.environ.get("GPTEDU_THREADS"):
-        torch.set_num_threads(int(os.environ["GPTEDU_THREADS"]))
+    threads = threads_from_env(default=None)  # a bad value stops here, saying what it should be
+    if threads is not None:
+        torch.set_num_threads(threads)
     out = Path(args.out)
     ckpt_path = out / "ckpt.pt"
 
