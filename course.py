@@ -9,7 +9,10 @@ Options without a command go to JupyterLab: `python3 course.py --no-browser --po
 
 For maintainers: `python3 course.py execute [NOTEBOOK ...]` re-executes notebooks in place
 (default: all of notebooks/) with the same environment the tests use, so their committed
-outputs are the ones nbval expects.
+outputs are the ones nbval expects. `python3 course.py portability [NOTEBOOK ...]` runs strict
+nbval on them again under the kernel choices another CPU could make (PyTorch's generic kernels,
+MKL and oneDNN held to SSE4; AVX2 too where this CPU has AVX-512): a committed output that
+changes there depends on floating-point noise and would fail on some CI machine.
 
 Setup is idempotent: .venv is (re)installed only when requirements.txt changed, and rebuilt when
 its Python no longer runs (e.g. after a Python upgrade).
@@ -40,6 +43,16 @@ RUN_ENV = {
     "GPTEDU_THREADS": os.environ.get("GPTEDU_THREADS", "1"),
     "PYTHONHASHSEED": "0",
     "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+}
+
+
+# The maths stays the same under each variant; only the vectorised kernels PyTorch (ATen), MKL
+# (matrix products) and oneDNN pick change, as they do between an Intel and an AMD CPU.
+KERNEL_VARIANTS = {
+    "this CPU's own kernels": {},
+    "generic kernels": {"ATEN_CPU_CAPABILITY": "default", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2",
+                        "ONEDNN_MAX_CPU_ISA": "SSE41"},
+    "AVX2 kernels": {"ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"},
 }
 
 
@@ -124,8 +137,8 @@ def offline_env(env: dict[str, str]) -> dict[str, str]:
     return {**env, "GPTEDU_OFFLINE": "1", "PYTHONPATH": pythonpath}
 
 
-def run(cmd: list[str], offline: bool = False) -> int:
-    env = {**os.environ, **RUN_ENV}
+def run(cmd: list[str], offline: bool = False, extra_env: dict[str, str] | None = None) -> int:
+    env = {**os.environ, **RUN_ENV, **(extra_env or {})}
     if offline:
         env = offline_env(env)
     return subprocess.call(cmd, cwd=ROOT, env=env)
@@ -143,6 +156,29 @@ def jupyterlab_command(options: list[str]) -> list[str]:
     return [str(venv_bin("jupyter")), "lab", FIRST_NOTEBOOK, *options]
 
 
+def cpu_capability() -> str:
+    """PyTorch's name for this CPU's best kernels: DEFAULT, AVX2, AVX512, ..."""
+    probe = "import torch; print(torch.backends.cpu.get_cpu_capability())"
+    done = subprocess.run([str(venv_bin("python")), "-c", probe], capture_output=True, text=True)
+    return done.stdout.strip() or "unknown"
+
+
+def portability(args: list[str]) -> int:
+    """Strict nbval on the committed notebooks once per kernel variant; non-zero if any variant fails."""
+    capability = cpu_capability()
+    failed = []
+    for name, overrides in KERNEL_VARIANTS.items():
+        if name == "AVX2 kernels" and not capability.startswith("AVX512"):
+            print(f"== {name}: skipped, this CPU's own kernels are {capability}", flush=True)
+            continue
+        shown = " ".join(f"{key}={value}" for key, value in overrides.items()) or "no overrides"
+        print(f"== strict nbval with {name} ({shown})", flush=True)
+        if run([str(venv_bin("python")), "-m", "pytest", *(args or ["notebooks"])], offline=True, extra_env=overrides):
+            failed.append(name)
+    print("portability:", f"FAILED with {', '.join(failed)}" if failed else "the committed outputs hold under every variant")
+    return 1 if failed else 0
+
+
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "start"
     if command.startswith("-") and command not in ("-h", "--help"):  # JupyterLab's options, no command
@@ -150,8 +186,9 @@ def main(argv: list[str]) -> int:
     if command in ("-h", "--help", "help"):
         print(__doc__)
         return 0
-    if command not in ("start", "test", "setup", "execute"):
-        print(f"Unknown command {command!r}. Use one of: start (default), test, setup, execute.\n{__doc__}")
+    if command not in ("start", "test", "setup", "execute", "portability"):
+        print(f"Unknown command {command!r}. Use one of: start (default), test, setup, execute, portability."
+              f"\n{__doc__}")
         return 2
     ensure_venv()
     if command == "setup":
@@ -159,7 +196,9 @@ def main(argv: list[str]) -> int:
     if command == "execute":
         notebooks = argv[1:] or sorted(str(p.relative_to(ROOT)) for p in (ROOT / "notebooks").glob("*.ipynb"))
         return run([str(venv_bin("jupyter")), "nbconvert", "--to", "notebook", "--execute", "--inplace",
-                    "--ExecutePreprocessor.timeout=1800", *notebooks])
+                    "--ExecutePreprocessor.timeout=1800", *notebooks], offline=True)
+    if command == "portability":
+        return portability(argv[1:])
     if command == "test":
         return run([str(venv_bin("python")), "-m", "pytest", *argv[1:]], offline=True)
     return run(jupyterlab_command(argv[1:]))

@@ -185,3 +185,28 @@ def test_the_test_command_runs_offline_and_start_does_not(course, launched, monk
     assert test_env["PYTHONPATH"].split(os.pathsep) == [str(ROOT / "tests" / "offline"), "/some/where"]
     assert (course.OFFLINE_DIR / "sitecustomize.py").is_file()
     assert "GPTEDU_OFFLINE" not in start_env and start_env["PYTHONPATH"] == "/some/where"
+
+
+@pytest.mark.parametrize("capability, expected", [
+    ("AVX2", ["this CPU's own kernels", "generic kernels"]),
+    ("AVX512", ["this CPU's own kernels", "generic kernels", "AVX2 kernels"]),
+])
+def test_portability_reruns_strict_nbval_per_kernel_variant(course, launched, monkeypatch, capability, expected):
+    monkeypatch.setattr(course, "cpu_capability", lambda: capability)
+    assert course.main(["portability", "notebooks/04_gpt1_model.ipynb"]) == 0
+    assert len(launched) == len(expected)
+    for (cmd, env), name in zip(launched, expected):
+        assert cmd[-3:] == ["-m", "pytest", "notebooks/04_gpt1_model.ipynb"]
+        assert env["GPTEDU_OFFLINE"] == "1"
+        for key, value in course.KERNEL_VARIANTS[name].items():
+            assert env[key] == value
+    assert launched[1][1]["ATEN_CPU_CAPABILITY"] == "default"
+
+
+def test_portability_fails_when_any_variant_fails(course, monkeypatch, capsys):
+    monkeypatch.setattr(course, "ensure_venv", lambda: None)
+    monkeypatch.setattr(course, "cpu_capability", lambda: "AVX2")
+    monkeypatch.setattr(course.subprocess, "call",
+                        lambda cmd, cwd, env: 1 if env.get("ATEN_CPU_CAPABILITY") == "default" else 0)
+    assert course.main(["portability"]) == 1
+    assert "FAILED with generic kernels" in capsys.readouterr().out
