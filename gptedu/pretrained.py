@@ -21,6 +21,7 @@ Differences from our layout that the converter undoes:
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -35,6 +36,7 @@ WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_mo
 CONV1D_WEIGHTS = re.compile(r"h\.\d+\.(attn\.c_attn|attn\.c_proj|mlp\.c_fc|mlp\.c_proj)\.weight$")
 MASK_BUFFERS = re.compile(r"h\.\d+\.attn\.(bias|masked_bias)$")
 OPENAI_GPT_RENAMES = {"tokens_embed.": "wte.", "positions_embed.": "wpe."}
+GPTEDU_MAGIC = b"gptedu-checkpoint"  # how a checkpoint of ours (gptedu.checkpoints) starts
 
 GPT2_ACTIVATIONS = {"gelu_new": "tanh", "gelu_pytorch_tanh": "tanh", "gelu_fast": "tanh", "gelu": "exact"}
 OPENAI_GPT_ACTIVATIONS = {"gelu": "tanh"}
@@ -45,10 +47,16 @@ def load_pretrained(path: str | Path, **overrides: Any) -> GPT:
 
     `overrides` replace config fields, e.g. dropout=0.0.
     """
+    if not isinstance(path, (str, Path)):
+        raise TypeError(f"path={path!r} must be a folder or file name (a str or Path), e.g. 'weights/gpt2'.")
+    _check_overrides(overrides)
     weights_file, config_file = _locate(Path(path))
-    state = convert_state_dict(load_state_dict(weights_file))
+    _refuse_gptedu_checkpoint(weights_file)
+    state = load_state_dict(weights_file)
+    _check_tensors(state, weights_file)
+    state = convert_state_dict(state)
     if config_file is not None:
-        config = config_from_hf(json.loads(config_file.read_text()), **overrides)
+        config = config_from_hf(_read_json(config_file), **overrides)
     else:
         config = infer_config(state, **overrides)
     if config.tie_embeddings:  # one matrix serves both ends; a stored lm_head is only its copy
@@ -64,6 +72,51 @@ def load_pretrained(path: str | Path, **overrides: Any) -> GPT:
     return model.eval()
 
 
+def _check_overrides(overrides: dict[str, Any]) -> None:
+    fields = [f.name for f in dataclasses.fields(GPTConfig)]
+    unknown = sorted(set(overrides) - set(fields))
+    if unknown:
+        raise TypeError(f"GPTConfig has no field {', '.join(map(repr, unknown))}, so it cannot be overridden. "
+                        f"Fields: {', '.join(fields)}.")
+
+
+def _refuse_gptedu_checkpoint(file: Path) -> None:
+    """Our own checkpoints (save_checkpoint) are not HF weights: send the learner to load_model.
+
+    A checkpoint starts with a "gptedu-checkpoint ..." header line (an older one, a bare torch.save
+    dict, is recognised after loading by _check_tensors).
+    """
+    with open(file, "rb") as f:
+        if f.read(len(GPTEDU_MAGIC)) == GPTEDU_MAGIC:
+            raise ValueError(_gptedu_checkpoint(file))
+
+
+def _gptedu_checkpoint(file: Path) -> str:
+    return f"{file} is a gptedu checkpoint, not Hugging Face weights; use load_model(path) from gptedu.checkpoints."
+
+
+def _check_tensors(state: Any, file: Path) -> None:
+    """A state dict: names -> tensors (an older gptedu checkpoint, a dict with config and model, is refused)."""
+    if isinstance(state, dict) and {"config", "model"} <= set(state):
+        raise ValueError(_gptedu_checkpoint(file))
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{file} does not hold a state dict of tensors (it holds a {type(state).__name__}), "
+                         "so it is not Hugging Face GPT weights.")
+
+
+def _read_json(file: Path) -> dict[str, Any]:
+    """A JSON object (config.json, a shard index) as a dict, with errors that name the file and the fault."""
+    redo = "Download it again" + (", or delete it to infer the configuration from the weights' shapes"
+                                  if file.name == "config.json" else "")
+    try:
+        hf = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{file} is not valid JSON ({err}). {redo}.") from None
+    if not isinstance(hf, dict):
+        raise ValueError(f"{file} holds a JSON {type(hf).__name__}, not an object. {redo}.")
+    return hf
+
+
 def _locate(path: Path) -> tuple[Path, Path | None]:
     """(weights file, config.json or None) for a folder or a single file."""
     if not path.exists():
@@ -72,9 +125,12 @@ def _locate(path: Path) -> tuple[Path, Path | None]:
     if path.is_dir():
         found = [path / name for name in WEIGHT_FILES if (path / name).is_file()]
         if not found:
-            there = ", ".join(sorted(p.name for p in path.iterdir())) or "nothing"
+            names = sorted(p.name for p in path.iterdir())
+            there = _few(names) if names else "nothing"
+            ours = [name for name in names if name.endswith(".pt")]
+            hint = (f"{ours[0]} looks like a gptedu checkpoint: load it with load_model(path). " if ours else "")
             raise FileNotFoundError(
-                f"{path} holds {there}, but none of {', '.join(WEIGHT_FILES)}. {_how_to_get(path)}"
+                f"{path} holds {there}, but none of {', '.join(WEIGHT_FILES)}. {hint}{_how_to_get(path)}"
             )
         weights = found[0]
     config = weights.parent / "config.json"
@@ -94,17 +150,32 @@ def _how_to_get(path: Path) -> str:
 def load_state_dict(file: Path) -> dict[str, torch.Tensor]:
     """Tensors from a .safetensors file, a sharded .index.json, or a .bin (weights_only)."""
     if file.name.endswith(".index.json"):
-        shards = sorted(set(json.loads(file.read_text())["weight_map"].values()))
+        index = _read_json(file)
+        if not isinstance(index.get("weight_map"), dict):
+            raise ValueError(f"{file} has no weight_map: it is not a sharded-weights index. Download it again.")
+        shards = sorted(set(index["weight_map"].values()))
+        missing = [shard for shard in shards if not (file.parent / shard).is_file()]
+        if missing:
+            raise FileNotFoundError(f"{file} lists {len(shards)} shard(s) but {_few(missing)} "
+                                    f"{'is' if len(missing) == 1 else 'are'} not in {file.parent}; download them too.")
         return {k: v for shard in shards for k, v in load_state_dict(file.parent / shard).items()}
-    if file.suffix == ".safetensors":
-        from safetensors.torch import load_file
+    try:
+        if file.suffix == ".safetensors":
+            from safetensors.torch import load_file
 
-        return load_file(str(file))
-    return torch.load(file, map_location="cpu", weights_only=True)
+            return load_file(str(file))
+        return torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as err:  # a truncated or foreign file: say what it is, not where the reader failed
+        first_line = (str(err).splitlines() or [""])[0][:200]
+        raise ValueError(f"{file} ({file.stat().st_size:,} bytes) cannot be read as weights "
+                         f"({type(err).__name__}: {first_line}). It may be empty or cut short by an "
+                         "interrupted download: download it again.") from None
 
 
 def config_from_hf(hf: dict[str, Any], **overrides: Any) -> GPTConfig:
     """Our GPTConfig from an HF GPT2Config / OpenAIGPTConfig as a dict (config.json)."""
+    if not isinstance(hf, dict):
+        raise TypeError(f"hf must be a config.json as a dict; got {type(hf).__name__}.")
     model_type = hf.get("model_type")
     if model_type == "gpt2":
         if not hf.get("scale_attn_weights", True) or hf.get("scale_attn_by_inverse_layer_idx", False):
@@ -116,6 +187,10 @@ def config_from_hf(hf: dict[str, Any], **overrides: Any) -> GPTConfig:
         gelu = _activation(hf.get("afn", "gelu"), OPENAI_GPT_ACTIVATIONS)
     else:
         raise ValueError(f"config.json has model_type={model_type!r}; only 'gpt2' and 'openai-gpt' load.")
+    lacking = [key for key in ("vocab_size", "n_positions", "n_layer", "n_head", "n_embd") if key not in hf]
+    if lacking:
+        raise ValueError(f"config.json lacks {', '.join(lacking)}: it is incomplete. Download it again, or "
+                         "delete it to infer the configuration from the weights' shapes.")
     fields = dict(
         vocab_size=hf["vocab_size"], block_size=hf["n_positions"], n_layer=hf["n_layer"],
         n_head=hf["n_head"], n_embd=hf["n_embd"], n_inner=hf.get("n_inner"),
@@ -139,6 +214,10 @@ def infer_config(state: dict[str, torch.Tensor], **overrides: Any) -> GPTConfig:
     64 dimensions, so n_head = n_embd // 64 unless overridden. The GELU is the tanh form
     both releases used. Post-LN (GPT-1) is recognised by the missing final LayerNorm.
     """
+    lacking = [key for key in ("wte.weight", "wpe.weight", "h.0.mlp.c_fc.weight") if key not in state]
+    if lacking:
+        raise ValueError(f"Cannot infer the configuration: the weights lack {', '.join(lacking)} "
+                         f"({len(state)} tensors in all). Put the model's config.json beside the file.")
     vocab_size, n_embd = state["wte.weight"].shape
     pre_norm = "ln_f.weight" in state
     fields = dict(
@@ -192,7 +271,8 @@ def _check_fits(model: GPT, state: dict[str, torch.Tensor]) -> None:
 
 
 def _few(items: list[str], n: int = 6) -> str:
+    """The first n items, then how many more and in all: "a, b, c (+7 more, 10 in all)"."""
     if not items:
         return "none"
-    more = f" (+{len(items) - n} more)" if len(items) > n else ""
+    more = f" (+{len(items) - n} more, {len(items)} in all)" if len(items) > n else ""
     return ", ".join(items[:n]) + more
