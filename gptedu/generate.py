@@ -9,8 +9,15 @@ is cropped to the model's last block_size tokens, so you can generate as long as
 """
 from __future__ import annotations
 
+from numbers import Integral, Real
+
 import torch
 import torch.nn.functional as F
+
+
+def _is_number(x: object) -> bool:
+    """A real number (int, float, numpy scalar), but not a bool: True is no temperature."""
+    return isinstance(x, Real) and not isinstance(x, bool)
 
 
 def _check_top_k(k: int, vocab_size: int) -> None:
@@ -20,7 +27,7 @@ def _check_top_k(k: int, vocab_size: int) -> None:
 
 
 def _check_top_p(p: float) -> None:
-    if not 0.0 < p <= 1.0:
+    if not _is_number(p) or not 0.0 < p <= 1.0:
         raise ValueError(f"top_p={p} must be in (0, 1]: the share of probability mass to keep, "
                          f"e.g. 0.9. Use top_p=None (or 1.0) to keep every token.")
 
@@ -52,15 +59,18 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
 def _check_args(model: torch.nn.Module, idx: torch.Tensor, max_new_tokens: int, temperature: float,
                 top_k: int | None, top_p: float | None, greedy: bool) -> None:
     vocab_size, block_size = model.config.vocab_size, model.config.block_size
-    if max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens={max_new_tokens} must be >= 0.")
-    if not greedy and not temperature > 0:
-        raise ValueError(f"temperature={temperature} must be > 0 (it divides the logits). For deterministic "
-                         f"decoding (always the most likely token) use greedy=True.")
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, Integral) or max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens={max_new_tokens!r} must be >= 0: a whole number of tokens to add.")
+    if not greedy and not (_is_number(temperature) and temperature > 0):  # nan > 0 is False too
+        raise ValueError(f"temperature={temperature!r} must be a number > 0 (it divides the logits), e.g. 0.8. "
+                         f"For deterministic decoding (always the most likely token) use greedy=True.")
     if top_k is not None:
         _check_top_k(top_k, vocab_size)
     if top_p is not None:
         _check_top_p(top_p)
+    if not isinstance(idx, torch.Tensor):
+        raise TypeError(f"idx must be a tensor of token ids, shape (batch, time); got {type(idx).__name__}. "
+                        f"For one sequence of ids use torch.tensor([ids]).")
     if idx.dim() != 2 or idx.dtype != torch.long:
         raise ValueError(f"idx must be (batch, time) token ids of dtype long; got shape {tuple(idx.shape)}, "
                          f"dtype {idx.dtype}. For one sequence use torch.tensor([ids]).")
@@ -123,6 +133,9 @@ def complete(model: torch.nn.Module, tokenizer, prompt: str, max_new_tokens: int
 
     kwargs go to generate(): temperature, top_k, top_p, greedy, generator.
     """
+    if not isinstance(prompt, str):
+        raise TypeError(f"prompt must be a str; got {type(prompt).__name__}. To continue token ids, "
+                        f"use generate(model, torch.tensor([ids]), max_new_tokens).")
     if not prompt:
         raise ValueError("The prompt is empty: give at least one character to start from, e.g. '\\n'.")
     ids = tokenizer.encode(prompt)
