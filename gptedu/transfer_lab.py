@@ -18,6 +18,7 @@ from __future__ import annotations
 import html
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
@@ -27,7 +28,7 @@ from matplotlib.figure import Figure
 
 from .finetune import DEFAULT_LR, GPTClassifier, finetune, transfer
 from .tasks import FINETUNE_TASKS, finetune_examples
-from .widgets import FONT_PX, show_figure
+from .widgets import FONT_PX, check_model, check_positive_int, check_tokenizer, show_figure
 
 GPT1_LAMBDA = 0.5  # GPT-1's weight on the auxiliary LM loss (section 3.2)
 NONE_X = -1.0  # where a run with nothing transferred (random init) sits: left of k=0, tick "none"
@@ -36,6 +37,38 @@ LIVE_COLOURS = {"pretrained": "#d62728", "λ=0": NO_AUX_COLOUR, "random init": "
 ERROR_COLOUR = "#b00020"
 LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3)  # the lab's choices, plus the lr it is given
 UNITS = {"sentiment": "reviews"}  # what a test example is called in the status; "test examples" otherwise
+MAX_SEED = 10**6  # the seed box's upper bound
+
+
+# ====================================================================== checks on what the lab is given
+def check_task(task: Any) -> None:
+    """One of FINETUNE_TASKS' names, or a ValueError that lists them."""
+    if task not in FINETUNE_TASKS:
+        raise ValueError(f"unknown task {task!r}; choose one of {', '.join(map(repr, FINETUNE_TASKS))}.")
+
+
+def check_sweep(sweep: Any) -> None:
+    """None, or the results dict of scripts/finetune_sweep.py (json.loads of its file, not the file's path)."""
+    if sweep is None:
+        return
+    if not isinstance(sweep, dict):
+        hint = (" Read the file first: sweep = json.loads(Path(path).read_text())."
+                if isinstance(sweep, (str, Path)) else "")
+        raise TypeError(f"sweep must be the dict scripts/finetune_sweep.py writes as JSON (or None); "
+                        f"got {type(sweep).__name__} {str(sweep)[:60]!r}.{hint}")
+    rows = sweep.get("rows", [])
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        raise ValueError("sweep['rows'] must be a list of runs (dicts), as scripts/finetune_sweep.py writes them.")
+    lacking = [key for key in ("settings", "summary") if rows and key not in sweep]
+    if lacking:
+        raise ValueError(f"sweep has rows but lacks {' and '.join(map(repr, lacking))}: pass the whole JSON that "
+                         "scripts/finetune_sweep.py writes.")
+
+
+def _check_number(value: Any, name: str, low: float = 0.0) -> None:
+    """A real number > low (a bool is not one), or a ValueError naming the argument."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not value > low:
+        raise ValueError(f"{name}={value!r} must be a number > {low:g}.")
 
 
 # ====================================================================== the figure
@@ -128,8 +161,11 @@ def transfer_figure(sweep: dict | None, task: str = "sentiment", live: Sequence[
     sits at "none", left of k=0. `next_run` ({k, pretrained}) marks where the next run will land.
     A pyplot figure, like the course's other plots: a notebook cell shows it with plt.show().
     """
-    if task not in FINETUNE_TASKS:
-        raise ValueError(f"unknown task {task!r}; choose one of {', '.join(map(repr, FINETUNE_TASKS))}.")
+    check_task(task)
+    check_sweep(sweep)
+    check_positive_int(n_layer, "n_layer")
+    if isinstance(live, (str, dict)) or not all(isinstance(p, dict) for p in live):
+        raise TypeError("live must be a list of runs (dicts, as TransferLab.points holds them).")
     info = FINETUNE_TASKS[task]
     live = [p for p in live if p["task"] == task]
     runs = sweep_runs(sweep, task)
@@ -184,8 +220,15 @@ class TransferLab(widgets.VBox):
     def __init__(self, gpt: Any, tokenizer: Any, sweep: dict | None = None, *, task: str = "sentiment",
                  n_train: int = 2000, n_test: int = 500, steps: int = 100, batch_size: int = 16,
                  lr: float = DEFAULT_LR, seed: int = 0):
-        if task not in FINETUNE_TASKS:
-            raise ValueError(f"unknown task {task!r}; choose one of {', '.join(map(repr, FINETUNE_TASKS))}.")
+        check_task(task)
+        check_model(gpt, "gpt")
+        check_tokenizer(tokenizer)
+        check_sweep(sweep)
+        for name, value in (("n_train", n_train), ("n_test", n_test), ("steps", steps), ("batch_size", batch_size)):
+            check_positive_int(value, name)
+        _check_number(lr, "lr")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+            raise ValueError(f"seed={seed!r} must be a whole number from 0 to {MAX_SEED:,}.")
         self.gpt, self.tokenizer, self.sweep = gpt, tokenizer, sweep
         self.n_train, self.n_test, self.batch_size = n_train, n_test, batch_size
         self.n_layer = gpt.config.n_layer
@@ -213,7 +256,7 @@ class TransferLab(widgets.VBox):
         self.learning_rate = widgets.Dropdown(options=[(f"{v:g}", v) for v in sorted({*LEARNING_RATES, lr})],
                                               value=lr, description="learning rate", style=wide,
                                               layout=widgets.Layout(width="220px"))
-        self.seed = widgets.BoundedIntText(value=seed, min=0, max=10**6, description="seed", style=wide,
+        self.seed = widgets.BoundedIntText(value=seed, min=0, max=MAX_SEED, description="seed", style=wide,
                                            layout=widgets.Layout(width="150px"))
         self.button = widgets.Button(description="Fine-tune", button_style="primary", icon="play",
                                      tooltip="fine-tune with these settings and add the run to the figure")

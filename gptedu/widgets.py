@@ -40,6 +40,44 @@ DEFAULT_TEXT = ("To be, or not to be, that is the question:\n"
 DEFAULT_PROMPT = "To be, or not to be, that is the question:"
 
 
+# ====================================================================== checks on what an app is given
+# An app built with nonsense arguments says so at once, naming the argument, instead of failing
+# later inside a widget callback. (Inside the apps, errors show in red in the status.)
+def check_tokenizer(tokenizer: Any, name: str = "tokenizer") -> None:
+    """A tokenizer is anything with encode(text) -> ids and decode(ids) -> text: ours, or a tiktoken Encoding."""
+    if isinstance(tokenizer, (str, bytes)) or not all(callable(getattr(tokenizer, method, None))
+                                                      for method in ("encode", "decode")):
+        raise TypeError(f"{name} must be a tokenizer (with encode and decode methods), e.g. "
+                        f"gptedu.tokenizers.gpt2_encoding() or CharTokenizer.from_text(text); "
+                        f"got {type(tokenizer).__name__} {_short(tokenizer)}.")
+
+
+def check_model(model: Any, name: str = "model") -> None:
+    """A model for the apps: one of our GPTs (a config with n_layer, n_head, block_size, and parameters)."""
+    config = getattr(model, "config", None)
+    if not all(hasattr(config, field) for field in ("n_layer", "n_head", "block_size")) or \
+            not callable(getattr(model, "parameters", None)):
+        raise TypeError(f"{name} must be a gptedu GPT (e.g. GPT(config) or load_shipped()[0]); "
+                        f"got {type(model).__name__} {_short(model)}.")
+
+
+def check_positive_int(value: Any, name: str) -> None:
+    """A whole number >= 1 (a bool is not one), or a ValueError naming the argument."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name}={value!r} must be a positive whole number.")
+
+
+def check_str(value: Any, name: str) -> None:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str; got {type(value).__name__} {_short(value)}.")
+
+
+def _short(value: Any, width: int = 60) -> str:
+    """repr(value), cut to `width` characters for an error message."""
+    text = repr(value)
+    return text if len(text) <= width else text[:width - 4] + " ..."
+
+
 # ====================================================================== tokens
 @dataclass(frozen=True)
 class TokenSpan:
@@ -132,8 +170,15 @@ class TokenizerPlayground(widgets.VBox):
     """Type text, choose a tokenizer, see the tokens. See `tokenizer_playground`."""
 
     def __init__(self, tokenizers: Mapping[str, Any], text: str = DEFAULT_TEXT, choice: str | None = None):
+        if not isinstance(tokenizers, Mapping):
+            raise TypeError(f"tokenizers must map names to tokenizers, e.g. {{'GPT-2': gpt2_encoding()}}; "
+                            f"got {type(tokenizers).__name__} {_short(tokenizers)}.")
         if not tokenizers:
             raise ValueError("Give at least one tokenizer, e.g. {'GPT-2': gptedu.tokenizers.gpt2_encoding()}.")
+        for key, tokenizer in tokenizers.items():
+            check_str(key, "each name in tokenizers")
+            check_tokenizer(tokenizer, f"tokenizers[{key!r}]")
+        check_str(text, "text")
         self.tokenizers = dict(tokenizers)
         if choice is not None and choice not in self.tokenizers:
             raise ValueError(f"choice={choice!r} is not one of {list(self.tokenizers)}.")
@@ -189,6 +234,9 @@ def tokenizer_playground(text: str = DEFAULT_TEXT, bpe: Any = None,
     bytes, or tick "show token ids". Drive it from code: `app.text.value = "..."`,
     `app.choice.value = "GPT-2"`, then read `app.spans` and `app.stats_values`.
     """
+    check_str(text, "text")
+    if bpe is not None:
+        check_tokenizer(bpe, "bpe")
     if tokenizers is None:
         from .data import load_shakespeare
         from .tokenizers import CharTokenizer, gpt2_encoding
@@ -211,7 +259,7 @@ def head_weights(maps: torch.Tensor | np.ndarray, layer: int, head: int | str) -
     if maps.dim() != 5 or maps.size(1) != 1:
         raise ValueError(f"Expected model.attention_maps(idx) of one sequence, (n_layer, 1, n_head, T, T); "
                          f"got shape {tuple(maps.shape)}.")
-    if not 0 <= layer < maps.size(0):
+    if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not 0 <= layer < maps.size(0):
         raise ValueError(f"layer={layer} is out of range: this model has layers 0..{maps.size(0) - 1}.")
     per_head = maps[layer, 0]
     if head == "mean":
@@ -330,9 +378,18 @@ class AttentionExplorer(widgets.VBox):
 
     def __init__(self, model: Any, tokenizer: Any, prompt: str = DEFAULT_PROMPT, layer: int = 0,
                  head: int | str = 0, max_tokens: int = 64):
+        check_model(model)
+        check_tokenizer(tokenizer)
+        check_str(prompt, "prompt")
+        check_positive_int(max_tokens, "max_tokens")
+        n_layer, n_head = model.config.n_layer, model.config.n_head
+        if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not 0 <= layer < n_layer:
+            raise ValueError(f"layer={layer!r} is out of range: this model has layers 0..{n_layer - 1}.")
+        if head not in ("mean", "all") and (isinstance(head, bool) or not isinstance(head, (int, np.integer))
+                                            or not 0 <= head < n_head):
+            raise ValueError(f"head={head!r} must be a head number 0..{n_head - 1}, 'mean' or 'all'.")
         self.model, self.tokenizer = model, tokenizer
         self.max_tokens = min(max_tokens, model.config.block_size)
-        n_layer, n_head = model.config.n_layer, model.config.n_head
         self.prompt = widgets.Text(value=prompt, description="prompt", continuous_update=False,
                                    layout=widgets.Layout(width="95%"), style={"font_size": "18px"})
         self.layer = widgets.IntSlider(value=layer, min=0, max=n_layer - 1, description="layer",
