@@ -22,6 +22,11 @@ def choice_logprobs(model: torch.nn.Module, tokenizer, context: str, choices: Se
     The context is cropped from the left so that context + the longest choice fits the
     model's block_size: the model sees the most recent text, as when generating.
     """
+    if not isinstance(context, str):
+        raise TypeError(f"context must be a str; got {type(context).__name__}.")
+    if isinstance(choices, str):
+        raise TypeError(f"choices={choices!r} is one string, which would make one choice per character; "
+                        f"pass a list of candidate continuations, e.g. [{choices!r}, ...].")
     if not choices:
         raise ValueError("choices is empty: give at least one candidate continuation.")
     block_size = model.config.block_size

@@ -34,6 +34,13 @@ class MultipleChoice:
     calibration: str | None = None
 
 
+def _check_count(value: object, name: str, at_least: int = 1) -> None:
+    """A whole number >= at_least (a bool is not one), or a ValueError naming the argument."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < at_least:
+        what = "a positive integer" if at_least == 1 else f"an integer >= {at_least}"
+        raise ValueError(f"{name}={value!r} must be {what}.")
+
+
 # ------------------------------------------------------------------ next line of a play
 def _is_verse_line(line: str) -> bool:
     """A line someone speaks: not blank, not a speaker name ("OTHELLO."), not a stage direction."""
@@ -66,6 +73,8 @@ def next_line_task(n: int = 400, plays: Sequence[str] = HELD_OUT_PLAYS, context_
     The wrong answers come from the same play and have similar length, so neither topic
     nor length gives the answer away: only knowing how verse continues does.
     """
+    _check_count(n, "n")
+    _check_count(n_choices, "n_choices", at_least=2)
     rng = random.Random(seed)
     examples = []
     per_play = -(-n // len(plays))
@@ -99,6 +108,9 @@ def sentiment_task(n: int = 400, charset: str | None = None, prompt: str = " It 
     choices[0] is the positive continuation; answer 0 means the review is fresh.
     charset: keep only reviews whose characters the tokenizer knows (after ASCII_EQUIVALENTS).
     """
+    _check_count(n, "n")
+    if isinstance(choices, str) or len(choices) != 2:
+        raise ValueError(f"choices={choices!r} must be two continuations, positive first: e.g. (' good', ' bad').")
     rng = random.Random(seed)
     reviews = [(text.translate(ASCII_EQUIVALENTS), label) for text, label in load_rotten_tomatoes()]
     if charset is not None:
@@ -125,6 +137,8 @@ def choice_scores(model: torch.nn.Module, tokenizer, example: MultipleChoice) ->
 def zero_shot_accuracy(model: torch.nn.Module, tokenizer, examples: Sequence[MultipleChoice],
                        progress: Callable | None = None) -> tuple[float, list[bool]]:
     """Accuracy of picking the highest-scoring choice (choice_scores), and which examples were right."""
+    if not examples:
+        raise ValueError("examples is empty: give at least one MultipleChoice, e.g. next_line_task(n=100).")
     it = progress(examples) if progress else examples
     correct = [int(choice_scores(model, tokenizer, ex).argmax()) == ex.answer for ex in it]
     return sum(correct) / len(correct), correct
@@ -154,8 +168,7 @@ class TextPair:
 def _check_split(split: str, n: int) -> None:
     if split not in SPLITS:
         raise ValueError(f"split={split!r} is not one of {', '.join(map(repr, SPLITS))}.")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n={n!r} must be a positive integer.")
+    _check_count(n, "n")
 
 
 def _too_few(what: str, n: int, available: int, split: str) -> ValueError:
@@ -249,8 +262,7 @@ def line_follows_examples(n: int = 2000, split: str = "train", seed: int = 0,
     form the premise (1: just line A). Train uses the first 3/4 of each play, test the last 1/4.
     """
     _check_split(split, n)
-    if isinstance(context_lines, bool) or not isinstance(context_lines, int) or context_lines < 1:
-        raise ValueError(f"context_lines={context_lines!r} must be a positive integer.")
+    _check_count(context_lines, "context_lines")
     def usable(region: _Region, i: int) -> bool:  # the context_lines before line i are spoken lines of the split
         return i - context_lines >= region.lo and all(_is_verse_line(region.lines[j])
                                                       for j in range(i - context_lines, i))
@@ -283,8 +295,7 @@ def next_line_choice_examples(n: int = 2000, split: str = "train", seed: int = 0
     play, contexts included, so no test text appears in training) and choices without the newline.
     """
     _check_split(split, n)
-    if isinstance(n_choices, bool) or not isinstance(n_choices, int) or n_choices < 2:
-        raise ValueError(f"n_choices={n_choices!r} must be an integer >= 2.")
+    _check_count(n_choices, "n_choices", at_least=2)
     def usable(region: _Region, i: int) -> bool:  # a whole context inside the split, after a spoken line
         return (region.offsets[i] - context_chars >= region.offsets[region.lo]
                 and _is_verse_line(region.lines[i - 1]))
