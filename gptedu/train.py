@@ -37,7 +37,7 @@ import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from .checkpoints import load_weights_into, save_checkpoint
+from .checkpoints import check_extra, load_weights_into, save_checkpoint
 from .config import require_bool, require_int, require_number
 from .data import get_batch
 from .device import pick_device
@@ -195,7 +195,8 @@ class Trainer:
     the next step), tokens_seen (on all ranks together).
     callbacks: functions f(trainer, record) called after each loss estimate (on rank 0
     only), where record is the dict just appended to trainer.history.
-    extra: a dict stored in every checkpoint's `extra` (e.g. the tokenizer's vocabulary).
+    extra: a dict stored in every checkpoint's `extra` (e.g. the tokenizer's vocabulary); checked
+    here, not at the first save, so a value a checkpoint cannot hold fails at once (check_extra).
     """
 
     def __init__(self, model: nn.Module, train_data: torch.Tensor, val_data: torch.Tensor,
@@ -215,7 +216,7 @@ class Trainer:
             _check_token_range(name, data, model.config.vocab_size)
         self.train_data, self.val_data = train_data, val_data
         self.callbacks = list(callbacks)
-        self.extra = dict(extra or {})
+        self.extra = check_extra(extra)  # numpy scalars become numbers; a Path, an array... raise TypeError
         self.optimizer = make_optimizer(self.model, self.cfg)
         # DDP averages gradients across ranks in backward; it also copies rank 0's weights to all.
         self.ddp_model = DistributedDataParallel(
