@@ -227,7 +227,10 @@ def _header(digest: str, size: int) -> bytes:
 def _fsync_folder(folder: Path) -> None:
     if os.name == "nt":  # Windows cannot open a folder; its renames are durable enough
         return
-    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # the checkpoint is saved; only the rename's durability is not forced
+        return
     try:
         os.fsync(fd)
     except OSError:  # some filesystems refuse to sync a folder; the file itself is synced
