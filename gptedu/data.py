@@ -131,11 +131,12 @@ def get_batch(data: torch.Tensor, batch_size: int, block_size: int,
 
     Each batch's ids are checked (one min/max): never negative, and below vocab_size if it is given.
     """
-    if (not isinstance(data, torch.Tensor) or data.dim() != 1 or data.dtype == torch.bool
-            or data.dtype.is_floating_point or data.dtype.is_complex):
-        got = f"shape {tuple(data.shape)}, dtype {data.dtype}" if isinstance(data, torch.Tensor) else type(data).__name__
-        raise ValueError(f"data must be a 1-D tensor of token ids (dtype long); got {got}. "
-                         f"Use torch.tensor(tokenizer.encode(text), dtype=torch.long).")
+    fix = "Use torch.tensor(tokenizer.encode(text), dtype=torch.long)."
+    if not isinstance(data, torch.Tensor):
+        raise TypeError(f"data must be a 1-D tensor of token ids; got a {type(data).__name__}. {fix}")
+    if data.dim() != 1 or data.dtype == torch.bool or data.dtype.is_floating_point or data.dtype.is_complex:
+        raise ValueError(f"data must be a 1-D tensor of token ids (dtype long); got shape {tuple(data.shape)}, "
+                         f"dtype {data.dtype}. {fix}")
     for name, value in (("batch_size", batch_size), ("block_size", block_size)):
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
             raise ValueError(f"{name}={value!r} must be a positive integer.")

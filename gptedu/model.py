@@ -105,7 +105,7 @@ class GPT(nn.Module):
     def _embed(self, idx: torch.Tensor) -> torch.Tensor:
         """idx: (B, T) token ids -> (B, T, C) token + position embeddings, after dropout."""
         if not isinstance(idx, torch.Tensor):
-            raise ValueError(f"idx must be a torch.Tensor of token ids, shape (batch, time); got a "
+            raise TypeError(f"idx must be a torch.Tensor of token ids, shape (batch, time); got a "
                              f"{type(idx).__name__}. Use torch.tensor([ids], dtype=torch.long).")
         if idx.dim() != 2:
             raise ValueError(f"idx must be (batch, time) token ids; got shape {tuple(idx.shape)}. "
@@ -160,9 +160,10 @@ class GPT(nn.Module):
         logits = self.lm_head(self.hidden_states(idx))
         loss = None
         if targets is not None:
-            if not isinstance(targets, torch.Tensor) or targets.numel() != idx.numel():
-                got = tuple(targets.shape) if isinstance(targets, torch.Tensor) else type(targets).__name__
-                raise ValueError(f"targets must be a tensor of the shape of idx, {tuple(idx.shape)}; got {got}.")
+            if not isinstance(targets, torch.Tensor):
+                raise TypeError(f"targets must be a torch.Tensor of token ids, like idx; got a {type(targets).__name__}.")
+            if targets.numel() != idx.numel():
+                raise ValueError(f"targets must have the shape of idx, {tuple(idx.shape)}; got {tuple(targets.shape)}.")
             self._check_token_ids("targets", targets, ignore=-1)
             loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
         return logits, loss

@@ -98,18 +98,26 @@ def test_gpt_needs_a_config_object():
     (torch.tensor([[1, -1, 3]]), "idx holds the negative token id -1"),
     (torch.tensor([[0.0, 1.0]]), "idx must hold integer token ids.*got dtype torch.float32"),
     (torch.tensor([[True, False]]), "idx must hold integer token ids.*torch.bool"),
-    ([[1, 2, 3]], "idx must be a torch.Tensor of token ids.*got a list"),
 ])
 def test_forward_refuses_bad_token_ids(model, idx, pattern):
     with pytest.raises(ValueError, match=pattern):
         model(idx)
 
 
+@pytest.mark.parametrize("idx, targets, pattern", [
+    ([[1, 2, 3]], None, "idx must be a torch.Tensor of token ids.*got a list"),
+    (torch.tensor([[1, 2, 3]]), [[2, 3, 4]], "targets must be a torch.Tensor of token ids.*got a list"),
+])
+def test_forward_refuses_lists(model, idx, targets, pattern):
+    with pytest.raises(TypeError, match=pattern):
+        model(idx, targets)
+
+
 @pytest.mark.parametrize("targets, pattern", [
     (torch.tensor([[1, 2, VOCAB]]), f"targets holds token id {VOCAB}"),
     (torch.tensor([[1, -2, 3]]), "targets holds the negative token id -2.*-1 is allowed"),
     (torch.tensor([[1, 2, 3]], dtype=torch.int32), "targets must hold integer token ids.*torch.int32"),
-    (torch.tensor([[1, 2]]), r"targets must be a tensor of the shape of idx, \(1, 3\); got \(1, 2\)"),
+    (torch.tensor([[1, 2]]), r"targets must have the shape of idx, \(1, 3\); got \(1, 2\)"),
 ])
 def test_forward_refuses_bad_targets(model, targets, pattern):
     with pytest.raises(ValueError, match=pattern):
@@ -129,7 +137,6 @@ def test_valid_ids_and_ignored_targets_still_work(model):
     (token_data() - 100, {}, "data holds the negative token id -"),
     (token_data().float(), {}, "data must be a 1-D tensor of token ids.*torch.float32"),
     (token_data().view(20, 20), {}, r"data must be a 1-D tensor.*shape \(20, 20\)"),
-    (list(range(100)), {}, "data must be a 1-D tensor of token ids.*got list"),
     (token_data(), dict(batch_size=0), "batch_size=0 must be a positive integer"),
     (token_data(), dict(block_size=2.5), "block_size=2.5 must be a positive integer"),
 ])
@@ -137,6 +144,11 @@ def test_get_batch_refuses_bad_data_and_sizes(data, kw, pattern):
     args = {"batch_size": 2, "block_size": BLOCK, **kw}
     with pytest.raises(ValueError, match=pattern):
         get_batch(data, args.pop("batch_size"), args.pop("block_size"), **args)
+
+
+def test_get_batch_refuses_a_list():
+    with pytest.raises(TypeError, match="data must be a 1-D tensor of token ids; got a list"):
+        get_batch(list(range(100)), 2, BLOCK)
 
 
 def test_get_batch_batches_are_unchanged_by_the_check():
