@@ -101,9 +101,10 @@ def check_extra(extra: dict | None) -> dict:
     """`extra` as a checkpoint stores it: a new dict, with numpy scalars turned into Python values.
 
     torch.load(weights_only=True) reads back None, bool, int, float, str, tensors (and
-    torch.device, dtype and Size), and dicts (str keys), lists and tuples of these. Anything else (a numpy array, a Path, a
-    datetime, an object of your own) would give a checkpoint that saves fine and never loads,
-    so it raises a TypeError that names where it sits, e.g. extra['history'][3].
+    torch.device, dtype and Size), and dicts (str keys), lists and tuples of these. Anything
+    else (a numpy array, a Path, a datetime, an object of your own) would give a checkpoint
+    that saves fine and never loads, so it raises a TypeError that names where it sits,
+    e.g. extra['history'][3], before any file is written.
     """
     if extra is None:
         return {}

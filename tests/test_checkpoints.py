@@ -71,7 +71,8 @@ def legacy_checkpoint(path: Path, model) -> Path:
     a bare torch.save file, its sha256 in a .sha256 file beside it."""
     torch.save({"format": FORMAT, "config": dataclasses.asdict(model.config), "model": model.state_dict(),
                 "step": 3, "optimizer": None, "extra": {"old": True}}, path)
-    (path.parent / (path.name + ".sha256")).write_text(f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.name}\n")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    (path.parent / (path.name + ".sha256")).write_text(f"{digest}  {path.name}\n")
     return path
 
 
@@ -171,7 +172,8 @@ def test_values_a_checkpoint_cannot_load_are_refused_before_the_file_is_touched(
 
 
 def test_check_extra_names_what_to_do():
-    with pytest.raises(TypeError, match=r"extra\['out'\] is of type numpy.ndarray .* torch.from_numpy\(value\) or value.tolist\(\)"):
+    with pytest.raises(TypeError, match=r"extra\['out'\] is of type numpy.ndarray .* "
+                                        r"torch.from_numpy\(value\) or value.tolist\(\)"):
         check_extra({"out": np.zeros(2)})
     with pytest.raises(TypeError, match=r"extra\['when'\] is of type datetime.date .* value.isoformat\(\)"):
         check_extra({"when": datetime.date(2024, 1, 1)})
