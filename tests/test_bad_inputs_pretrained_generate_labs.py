@@ -21,8 +21,9 @@ from gptedu.generate import complete, generate  # noqa: E402
 from gptedu.model import GPT  # noqa: E402
 from gptedu.tasks import sentiment_task, zero_shot_accuracy  # noqa: E402
 from gptedu.tokenizers import CharTokenizer, UnknownCharacterError  # noqa: E402
-from gptedu.transfer_lab import transfer_figure, transfer_lab  # noqa: E402
-from gptedu.widgets import TokenizerPlayground, attention_explorer, tokenizer_playground  # noqa: E402
+from gptedu.labs.transfer import transfer_figure, transfer_lab  # noqa: E402
+from gptedu.labs.attention import attention_explorer
+from gptedu.labs.tokens import TokenizerPlayground, tokenizer_playground  # noqa: E402
 
 CHARS = "abcdefghijklmnopqrst"  # 20 characters: the tiny model's vocabulary
 

@@ -44,7 +44,7 @@ class Interaction:
     """One thing a learner does to an app, and the part of the app that must change in answer.
 
     `control` and `changes` are CSS selectors inside the output of the first code cell that holds
-    `control` (the widgets' classes, e.g. gptedu-layer, come from gptedu/widgets.py). Actions:
+    `control` (the widgets' classes, e.g. gptedu-layer, come from gptedu/labs/). Actions:
 
     - "type": fill a text box with `value` (a Textarea syncs as you type);
     - "type+enter": the same, then Enter (a Text with continuous_update=False syncs on Enter);

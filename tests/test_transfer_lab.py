@@ -1,4 +1,4 @@
-"""gptedu.transfer_lab: GPT-1 Fig. 2 (left) from a sweep, and the lab that adds live runs to it.
+"""gptedu.labs.transfer: GPT-1 Fig. 2 (left) from a sweep, and the lab that adds live runs to it.
 
 The lab runs on a tiny 2-layer model with the shipped 84-character tokenizer (so sentiment keeps
 enough reviews), a few dozen examples and 3 steps: seconds, not minutes.
@@ -19,7 +19,7 @@ from gptedu.checkpoints import load_shipped
 from gptedu.config import GPTConfig
 from gptedu.model import GPT
 from gptedu.tasks import FINETUNE_TASKS, finetune_examples
-from gptedu.transfer_lab import NONE_X, transfer_figure, transfer_lab
+from gptedu.labs.transfer import NONE_X, transfer_figure, transfer_lab
 
 torch.set_num_threads(int(os.environ.get("GPTEDU_THREADS", "1")))  # as the course runs
 

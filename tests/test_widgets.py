@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from gptedu import widgets as W
+from gptedu.labs import attention as A, common as C, tokens as T
 from gptedu.config import GPTConfig
 from gptedu.model import GPT
 from gptedu.tokenizers import BPETokenizer, CharTokenizer, UnknownCharacterError, gpt2_encoding
@@ -25,7 +25,7 @@ def bpe():
 @pytest.mark.parametrize("name", ["chars", "bpe", "gpt2"])
 def test_spans_rebuild_the_text_and_match_encode(name, chars, bpe):
     tokenizer = {"chars": chars, "bpe": bpe, "gpt2": gpt2_encoding()}[name]
-    spans = W.token_spans(tokenizer, TEXT)
+    spans = T.token_spans(tokenizer, TEXT)
     assert [s.id for s in spans] == tokenizer.encode(TEXT)
     assert b"".join(s.bytes for s in spans).decode("utf-8") == TEXT
     assert "".join(s.text for s in spans) == TEXT
@@ -33,43 +33,43 @@ def test_spans_rebuild_the_text_and_match_encode(name, chars, bpe):
 
 def test_gpt2_spans_known_ids_and_split_characters():
     enc = gpt2_encoding()
-    assert [(s.id, s.text) for s in W.token_spans(enc, "Hello world")] == [(15496, "Hello"), (995, " world")]
-    emoji = W.token_spans(enc, " 😀")  # GPT-2 cuts this emoji's 4 bytes into 2 tokens
+    assert [(s.id, s.text) for s in T.token_spans(enc, "Hello world")] == [(15496, "Hello"), (995, " world")]
+    emoji = T.token_spans(enc, " 😀")  # GPT-2 cuts this emoji's 4 bytes into 2 tokens
     assert b"".join(s.bytes for s in emoji) == " 😀".encode()
     assert len(emoji) == 2 and all("\\x" in s.text for s in emoji)
-    assert [s.id for s in W.token_spans(enc, "a<|endoftext|>")][-1] == 50256
+    assert [s.id for s in T.token_spans(enc, "a<|endoftext|>")][-1] == 50256
 
 
 def test_stats_and_labels(chars):
-    spans = W.token_spans(chars, "ab c\n")
-    assert W.token_stats("ab c\n", spans) == {"characters": 5, "bytes": 5, "tokens": 5, "chars_per_token": 1.0}
-    assert W.token_stats("", []) == {"characters": 0, "bytes": 0, "tokens": 0, "chars_per_token": 0.0}
-    assert [W.token_label(s) for s in spans] == ["a", "b", "␣", "c", "↵"]
-    assert W.token_stats("é", W.token_spans(gpt2_encoding(), "é"))["bytes"] == 2
+    spans = T.token_spans(chars, "ab c\n")
+    assert T.token_stats("ab c\n", spans) == {"characters": 5, "bytes": 5, "tokens": 5, "chars_per_token": 1.0}
+    assert T.token_stats("", []) == {"characters": 0, "bytes": 0, "tokens": 0, "chars_per_token": 0.0}
+    assert [T.token_label(s) for s in spans] == ["a", "b", "␣", "c", "↵"]
+    assert T.token_stats("é", T.token_spans(gpt2_encoding(), "é"))["bytes"] == 2
 
 
 def test_tokens_html_escapes_colours_and_shows_ids(chars):
     enc = gpt2_encoding()
-    page = W.tokens_html(enc, "a <b> & c")
+    page = T.tokens_html(enc, "a <b> & c")
     assert "<b>" not in page and "&lt;" in page and "&gt;" in page and "&amp;" in page
     assert page.count('class="gptedu-token"') == len(enc.encode("a <b> & c"))
-    assert W.PALETTE[0] in page and W.PALETTE[1] in page
-    with_ids = W.tokens_html(enc, "Hello world", show_ids=True)
+    assert T.PALETTE[0] in page and T.PALETTE[1] in page
+    with_ids = T.tokens_html(enc, "Hello world", show_ids=True)
     assert ">15496</span>" in with_ids and ">995</span>" in with_ids
-    assert "15496</span>" not in W.tokens_html(enc, "Hello world")
-    assert "id 15496" in W.tokens_html(enc, "Hello world")  # on hover
+    assert "15496</span>" not in T.tokens_html(enc, "Hello world")
+    assert "id 15496" in T.tokens_html(enc, "Hello world")  # on hover
 
 
 def test_tokens_html_explains_an_unknown_character(chars):
     with pytest.raises(UnknownCharacterError):
-        W.token_spans(chars, "café")
-    page = W.tokens_html(chars, "café")
+        T.token_spans(chars, "café")
+    page = T.tokens_html(chars, "café")
     assert "gptedu-error" in page and "UnknownCharacterError" in page and "é" in page
 
 
 # ---------------------------------------------------------------- the playground reacts
 def test_playground_reacts_to_text_choice_and_ids(chars, bpe):
-    app = W.tokenizer_playground("to be", tokenizers={"characters": chars, "our BPE": bpe,
+    app = T.tokenizer_playground("to be", tokenizers={"characters": chars, "our BPE": bpe,
                                                       "GPT-2": gpt2_encoding()})
     assert repr(app) == "TokenizerPlayground(tokenizers=['characters', 'our BPE', 'GPT-2'], choice='characters')"
     assert app.stats_values["tokens"] == 5
@@ -92,12 +92,12 @@ def test_playground_reacts_to_text_choice_and_ids(chars, bpe):
 
 
 def test_playground_default_tokenizers_and_bad_choice(bpe):
-    app = W.tokenizer_playground(bpe=bpe, choice="GPT-2")
+    app = T.tokenizer_playground(bpe=bpe, choice="GPT-2")
     assert list(app.tokenizers) == ["characters", "our BPE", "GPT-2"]
-    assert app.text.value == W.DEFAULT_TEXT and app.error is None
-    assert list(W.tokenizer_playground().tokenizers) == ["characters", "GPT-2"]
+    assert app.text.value == T.DEFAULT_TEXT and app.error is None
+    assert list(T.tokenizer_playground().tokenizers) == ["characters", "GPT-2"]
     with pytest.raises(ValueError, match="not one of"):
-        W.tokenizer_playground(choice="gpt2")
+        T.tokenizer_playground(choice="gpt2")
 
 
 # ---------------------------------------------------------------- attention: pure functions
@@ -110,27 +110,27 @@ def causal_rows(T, seed=0):
 def test_head_weights_picks_a_head_or_the_mean():
     maps = torch.stack([torch.stack([torch.tensor(causal_rows(5, seed=10 * layer + h)) for h in range(3)])
                         for layer in range(2)])[:, None]  # (n_layer=2, B=1, n_head=3, 5, 5)
-    assert np.array_equal(W.head_weights(maps, 1, 2), maps[1, 0, 2].numpy())
-    mean = W.head_weights(maps, 0, "mean")
+    assert np.array_equal(A.head_weights(maps, 1, 2), maps[1, 0, 2].numpy())
+    mean = A.head_weights(maps, 0, "mean")
     assert np.allclose(mean, maps[0, 0].mean(0).numpy()) and np.allclose(mean.sum(-1), 1)
     with pytest.raises(ValueError, match="layers 0..1"):
-        W.head_weights(maps, 2, 0)
+        A.head_weights(maps, 2, 0)
     with pytest.raises(ValueError, match="0..2"):
-        W.head_weights(maps, 0, 3)
+        A.head_weights(maps, 0, 3)
     with pytest.raises(ValueError, match="one sequence"):
-        W.head_weights(maps[0], 0, 0)
+        A.head_weights(maps[0], 0, 0)
 
 
 def test_attention_lines_geometry():
     weights = causal_rows(6)
-    lines = W.attention_lines(weights, threshold=0.0)
+    lines = A.attention_lines(weights, threshold=0.0)
     assert len(lines) == 6 * 7 // 2  # one line per (query, key <= query) pair
     assert all(j <= i for i, j, _ in lines)  # causal: no line goes to a later token
     assert [w for *_, w in lines] == sorted(w for *_, w in lines)  # strongest drawn last, on top
     assert lines[-1][2] == pytest.approx(weights.max())
-    strong = W.attention_lines(weights, threshold=0.3)
+    strong = A.attention_lines(weights, threshold=0.3)
     assert strong and all(w >= 0.3 for *_, w in strong) and len(strong) < len(lines)
-    only_4 = W.attention_lines(weights, threshold=0.0, query=4)
+    only_4 = A.attention_lines(weights, threshold=0.0, query=4)
     assert {(i, j) for i, j, _ in only_4} == {(4, j) for j in range(5)}
     assert sum(w for *_, w in only_4) == pytest.approx(1.0)
 
@@ -138,14 +138,14 @@ def test_attention_lines_geometry():
 def test_attention_figure_shows_the_weights():
     weights = causal_rows(7)
     labels = list("abcdefg")
-    fig = W.attention_figure(weights, labels, "layer 0, head 0", query=3)
+    fig = A.attention_figure(weights, labels, "layer 0, head 0", query=3)
     heat = fig.axes[0]
     assert np.allclose(heat.images[0].get_array(), weights)
     assert [t.get_text() for t in heat.get_yticklabels()] == labels
     assert len(fig.axes[1].collections[0].get_segments()) == 4  # query 3 attends to keys 0..3
-    grid = W.attention_figure(weights, labels, per_head=np.stack([weights, weights.T]))
+    grid = A.attention_figure(weights, labels, per_head=np.stack([weights, weights.T]))
     assert sum(bool(ax.images) for ax in grid.axes) == 2
-    assert W.figure_png(fig).startswith(b"\x89PNG")
+    assert C.figure_png(fig).startswith(b"\x89PNG")
 
 
 # ---------------------------------------------------------------- the explorer reacts
@@ -158,7 +158,7 @@ def tiny_model(chars):
 
 def test_explorer_reacts_to_layer_head_query_and_prompt(tiny_model, chars):
     tiny_model.train()
-    app = W.attention_explorer(tiny_model, chars, prompt="to be or not")
+    app = A.attention_explorer(tiny_model, chars, prompt="to be or not")
     assert tiny_model.training, "the explorer must leave the model's mode as it found it"
     assert repr(app) == "AttentionExplorer(layer 0, head 0, 12 tokens)"
     expected = tiny_model.eval().attention_maps(torch.tensor([chars.encode("to be or not")]))
@@ -186,7 +186,7 @@ def test_explorer_reacts_to_layer_head_query_and_prompt(tiny_model, chars):
 
 
 def test_explorer_explains_bad_prompts_and_crops_long_ones(tiny_model, chars):
-    app = W.attention_explorer(tiny_model, chars, prompt="café")
+    app = A.attention_explorer(tiny_model, chars, prompt="café")
     assert app.weights is None and app.output.outputs == () and "UnknownCharacterError" in app.status.value
     app.prompt.value = ""
     assert "empty" in app.status.value
@@ -200,7 +200,7 @@ def test_explorer_explains_bad_prompts_and_crops_long_ones(tiny_model, chars):
 def test_live_loss_plot_redraws_into_its_widget_only():
     import matplotlib.pyplot as plt
 
-    from gptedu.liveplot import LiveLossPlot
+    from gptedu.labs.liveplot import LiveLossPlot
 
     class FakeTrainer:
         history = [{"step": 0, "train_loss": 4.0, "val_loss": 4.1}, {"step": 50, "train_loss": 3.0, "val_loss": 3.2}]

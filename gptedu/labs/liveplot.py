@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 
-from .widgets import show_figure
+from .common import show_figure
 
 
 def plot_history(history: list[dict], ax=None, title: str = "Loss while training"):

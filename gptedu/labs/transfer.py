@@ -26,9 +26,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from .finetune import DEFAULT_LR, GPTClassifier, finetune, transfer
-from .tasks import FINETUNE_TASKS, finetune_examples
-from .widgets import FONT_PX, check_model, check_positive_int, check_tokenizer, show_figure
+from ..finetune import DEFAULT_LR, GPTClassifier, finetune, transfer
+from ..tasks import FINETUNE_TASKS, finetune_examples
+from .common import FONT_PX, check_model, check_positive_int, check_tokenizer, show_figure
 
 GPT1_LAMBDA = 0.5  # GPT-1's weight on the auxiliary LM loss (section 3.2)
 NONE_X = -1.0  # where a run with nothing transferred (random init) sits: left of k=0, tick "none"

@@ -1,0 +1,12 @@
+"""The course's interactive apps, one module each; everything that imports ipywidgets lives here.
+
+- `tokens.tokenizer_playground(text)`: chapter 01. Type text, pick a tokenizer, see its tokens.
+- `attention.attention_explorer(model, tokenizer, prompt)`: chapter 03. Pick a layer and a head, see who attends to whom.
+- `transfer.transfer_lab(gpt, tokenizer, sweep)`: chapter 06. Transfer k layers, fine-tune live,
+  see the run land on GPT-1 Fig. 2 (left).
+- `liveplot.LiveLossPlot`: a Trainer callback that redraws the loss curve while a run trains.
+- `common`: the argument checks every app shares and `show_figure`, which puts a figure into a widget.
+
+The apps are ipywidgets + matplotlib only (no CDN, no JavaScript of ours), so they work offline and
+in any Jupyter frontend that renders ipywidgets. The rest of `gptedu` never imports this package.
+"""
