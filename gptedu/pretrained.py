@@ -25,12 +25,14 @@ import dataclasses
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from .config import GPTConfig
-from .model import GPT
+
+if TYPE_CHECKING:  # GPT.from_pretrained imports this module; importing model here at load time would be a circle
+    from .model import GPT
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
 CONV1D_WEIGHTS = re.compile(r"h\.\d+\.(attn\.c_attn|attn\.c_proj|mlp\.c_fc|mlp\.c_proj)\.weight$")
@@ -63,6 +65,8 @@ def load_pretrained(path: str | Path, **overrides: Any) -> GPT:
         state.pop("lm_head.weight", None)
         if "wte.weight" in state:
             state["lm_head.weight"] = state["wte.weight"]
+    from .model import GPT
+
     with torch.device("meta"):  # no memory and no random init: every tensor comes from the file
         model = GPT(config)
     _check_fits(model, state)
