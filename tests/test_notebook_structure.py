@@ -33,6 +33,12 @@ def test_is_committed_executed_with_a_figure(path):
     assert images, "every chapter shows at least one figure"
 
 
+def is_attempt(cell: dict) -> bool:
+    """The learner's cell of a build exercise: `# Your turn` and at most a skeleton, nothing run or checked."""
+    text = source(cell)
+    return cell["cell_type"] == "code" and text.startswith("# Your turn") and "assert" not in text
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_exercises_have_hidden_checked_solutions(path):
     all_cells = cells(path)
@@ -41,6 +47,9 @@ def test_exercises_have_hidden_checked_solutions(path):
     assert exercises, "every chapter ends with exercises"
     for i in exercises:
         solution = all_cells[i + 1]
+        if is_attempt(solution):  # a build exercise: an empty cell for the learner first
+            solution = all_cells[i + 2]
         assert solution["cell_type"] == "code" and source(solution).startswith("# Solution"), source(all_cells[i])
         assert solution["metadata"].get("jupyter", {}).get("source_hidden") is True
-        assert "assert " in source(solution), "a solution checks its answer"
+        assert any(check in source(solution) for check in ("assert ", "expect(", "expect_close(")), \
+            "a solution checks its answer"
