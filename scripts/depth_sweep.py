@@ -21,9 +21,9 @@ beta2, eps, seed, steps, batch, block), the final train and val loss on fixed ba
 (the same batches for every run), the training-loss curve (20 window means), the total
 gradient norm (before any clipping: there is none) per window and its maximum and step,
 `diverged` (a non-finite loss: gptedu's TrainingDiverged, or a loss that climbs back
-above its value at initialisation) with its step, `stalled` (final val loss above the
-unigram loss, or the final training loss not 0.05 below its value around step 50), the
-seconds, and the command that made it. At the top: per-layer gradient norms at
+above its value at initialisation) with its step, `stalled` (final val loss within 0.1
+nats of the unigram loss or above it, or the final training loss not 0.05 below its value
+around step 50), the seconds, and the command that made it. At the top: per-layer gradient norms at
 initialisation for both norms (deterministic, no training; chapter 07's figure), the
 ms/step bench, a summary per (grid, shape, beta2, steps, norm, lr, warmup) and a verdict.
 
@@ -61,6 +61,7 @@ CURVE_POINTS = 20
 EVAL_BATCHES = 10  # fixed batches per split for the final losses
 EVAL_SEED = 2020  # the same eval batches for every run
 STALL_MARGIN = 0.05  # nats: a run that has not dropped this much below its step-50 loss is stalled
+UNIGRAM_MARGIN = 0.1  # nats: a final val loss within this of the unigram loss (or above it) is stalled
 EFFECT = 0.3  # nats: "clearly worse"
 
 
@@ -252,7 +253,7 @@ def train_one(spec: Spec) -> dict:
     i50 = min(50, len(losses))
     loss_at_50 = _fmean(losses[max(0, i50 - 10):i50])
     final_train_window = _fmean(losses[-10:])
-    stalled = (not diverged) and (final["val"] > data["unigram_loss"] or final_train_window > loss_at_50 - STALL_MARGIN)
+    stalled = (not diverged) and is_stalled(final["val"], data["unigram_loss"], final_train_window, loss_at_50)
     peak = _fmax(grad_norms)
     return {
         **asdict(spec), "n_head": spec.n_head, "params": model.num_params(),
@@ -325,7 +326,21 @@ def bench(shapes=((12, 64), (12, 128), (24, 64)), steps: int = 8) -> dict:
 GROUP = ("grid", "n_layer", "n_embd", "init", "beta2", "eps", "steps", "norm", "lr", "warmup")
 
 
+def is_stalled(final_val: float, unigram: float, final_train_window: float, loss_at_50: float) -> bool:
+    """Stuck at (or above) what a model predicting character frequencies alone gets, or not learning since step 50."""
+    return final_val > unigram - UNIGRAM_MARGIN or final_train_window > loss_at_50 - STALL_MARGIN
+
+
+def reflag(rows: list[dict]) -> None:
+    """Recompute each finite row's `stalled` with the current is_stalled (rows made under an earlier rule too)."""
+    for r in rows:
+        if not r["diverged"]:
+            r["stalled"] = is_stalled(r["final_val_loss"], r["unigram_loss"], r["final_train_window_loss"],
+                                      r["loss_at_step_50"])
+
+
 def summarize(rows: list[dict]) -> dict:
+    reflag(rows)
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         groups.setdefault(tuple(row[k] for k in GROUP), []).append(row)
