@@ -100,17 +100,60 @@ def next_line_task(n: int = 400, plays: Sequence[str] = HELD_OUT_PLAYS, context_
 ASCII_EQUIVALENTS = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "--", "…": "..."})
 
 
-def sentiment_task(n: int = 400, charset: str | None = None, prompt: str = " It was very",
-                   choices: tuple[str, str] = (" good", " bad"), seed: int = 0) -> list[MultipleChoice]:
-    """GPT-1's zero-shot sentiment heuristic (section 5): append a word and compare the model's
-    probability of a positive vs a negative continuation. Balanced: n/2 fresh, n/2 rotten reviews.
+@dataclass(frozen=True)
+class SentimentHeuristic:
+    """A zero-shot sentiment rule: append `prompt` to the review, then compare the model's
+    probability of choices[0] (positive) and choices[1] (negative). calibrated: score each
+    choice by log P(choice | review + prompt) - log P(choice | prompt) (choice_scores)."""
+    prompt: str
+    choices: tuple[str, str]
+    calibrated: bool
+    description: str
 
-    choices[0] is the positive continuation; answer 0 means the review is fresh.
+
+SENTIMENT_HEURISTICS = {
+    # GPT-1 section 5: "For SST-2, we append the token very to each example and restrict the language
+    # model's output distribution to only the words positive and negative and guess the token it assigns
+    # higher probability to as the prediction." No calibration. For a character model a word is several
+    # tokens: " positive" and " negative" are both 9 characters, so the mean log-probability per character
+    # that choice_scores uses ranks them exactly as their probabilities do.
+    "paper": SentimentHeuristic(" very", (" positive", " negative"), False,
+                                "GPT-1 section 5: review + ' very' -> P(' positive') vs P(' negative')"),
+    # The course's variant (used for data/results/gpt1_zeroshot_sweep.json): a more natural sentence for a
+    # model of plain text, scored against the content-free prompt (GPT-3 section 2.4). Not the paper's rule.
+    "it_was_very": SentimentHeuristic(" It was very", (" good", " bad"), True,
+                                      "variant: review + ' It was very' -> ' good' vs ' bad', calibrated"),
+}
+
+
+def sentiment_task(n: int = 400, charset: str | None = None, heuristic: str = "paper", seed: int = 0, *,
+                   prompt: str | None = None, choices: tuple[str, str] | None = None,
+                   calibrated: bool | None = None) -> list[MultipleChoice]:
+    """Zero-shot sentiment on Rotten Tomatoes reviews; balanced: n//2 fresh, the rest rotten.
+
+    heuristic: a key of SENTIMENT_HEURISTICS.
+      "paper" (default) is GPT-1's rule (section 5): append " very" to the review and guess whichever
+        of " positive" / " negative" the model finds more likely (plain probabilities, no calibration).
+      "it_was_very" is the course's variant, not the paper's: append " It was very" and compare
+        " good" with " bad", each scored against the content-free prompt (calibration). The shipped
+        data/results/gpt1_zeroshot_sweep.json was computed with it.
+    prompt, choices, calibrated: override the heuristic's (choices: two continuations, positive first).
+
+    choices[0] is the positive continuation: answer 0 means the review is fresh. The reviews drawn
+    depend only on n, charset and seed, not on the heuristic, so heuristics compare on the same reviews.
     charset: keep only reviews whose characters the tokenizer knows (after ASCII_EQUIVALENTS).
     """
     _check_count(n, "n")
+    if heuristic not in SENTIMENT_HEURISTICS:
+        raise ValueError(f"heuristic={heuristic!r} is not one of {', '.join(map(repr, SENTIMENT_HEURISTICS))}.")
+    rule = SENTIMENT_HEURISTICS[heuristic]
+    prompt = rule.prompt if prompt is None else prompt
+    choices = rule.choices if choices is None else choices
+    calibrated = rule.calibrated if calibrated is None else calibrated
     if isinstance(choices, str) or len(choices) != 2:
         raise ValueError(f"choices={choices!r} must be two continuations, positive first: e.g. (' good', ' bad').")
+    if not isinstance(prompt, str) or not prompt:
+        raise ValueError(f"prompt={prompt!r} must be a non-empty string appended to each review, e.g. ' very'.")
     rng = random.Random(seed)
     reviews = [(text.translate(ASCII_EQUIVALENTS), label) for text, label in load_rotten_tomatoes()]
     if charset is not None:
@@ -120,7 +163,8 @@ def sentiment_task(n: int = 400, charset: str | None = None, prompt: str = " It 
     rotten = [text for text, label in reviews if label == 0]
     picked = [(t, 0) for t in rng.sample(fresh, n // 2)] + [(t, 1) for t in rng.sample(rotten, n - n // 2)]
     rng.shuffle(picked)
-    return [MultipleChoice(text + prompt, tuple(choices), answer, calibration=prompt) for text, answer in picked]
+    return [MultipleChoice(text + prompt, tuple(choices), answer, calibration=prompt if calibrated else None)
+            for text, answer in picked]
 
 
 # ------------------------------------------------------------------ scoring

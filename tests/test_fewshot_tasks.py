@@ -95,7 +95,9 @@ def test_sentiment_task_is_balanced_and_in_vocabulary():
     examples = sentiment_task(100, charset=charset, seed=0)
     assert sum(ex.answer == 0 for ex in examples) == 50
     assert all(set(ex.context) <= set(charset) for ex in examples)
-    assert all(ex.context.endswith(" It was very") and ex.choices == (" good", " bad") for ex in examples)
+    assert all(ex.context.endswith(" very") and ex.choices == (" positive", " negative") for ex in examples)
+    variant = sentiment_task(100, charset=charset, heuristic="it_was_very", seed=0)
+    assert all(ex.context.endswith(" It was very") and ex.choices == (" good", " bad") for ex in variant)
 
 
 def test_calibrated_score_subtracts_the_content_free_log_probability(model):
@@ -109,4 +111,5 @@ def test_calibrated_score_subtracts_the_content_free_log_probability(model):
 
 def test_tasks_are_calibrated_by_their_content_free_prompt():
     assert all(ex.calibration == "\n" for ex in next_line_task(5))
-    assert all(ex.calibration == " It was very" for ex in sentiment_task(4))
+    assert all(ex.calibration == " It was very" for ex in sentiment_task(4, heuristic="it_was_very"))
+    assert all(ex.calibration is None for ex in sentiment_task(4))  # GPT-1's own rule is not calibrated
