@@ -12,6 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .banded_attention import banded_attention
 from .config import GPTConfig
 
 
@@ -64,12 +65,12 @@ class CausalSelfAttention(nn.Module):
         return (y, att) if return_weights else y
 
     def _fused(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """PyTorch's fused kernel: fast, but it never materialises the weights."""
+        """Fast paths that never materialise the (T, T) weights: PyTorch's fused kernel when dense,
+        the block-banded kernel (gptedu.banded_attention, O(T·window)) when banded."""
         dropout_p = self.dropout if self.training else 0.0
         if self.window is None:
             return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
-        mask = self.mask(q.size(-2), q.device)
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
+        return banded_attention(q, k, v, self.window, dropout_p=dropout_p)
 
     def _explicit(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """softmax(q k^T / sqrt(d) + mask) v, written out so the weights can be returned."""
