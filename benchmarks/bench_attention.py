@@ -1,0 +1,185 @@
+#!/usr/bin/env python
+"""Banded attention benchmark: what computing only the band saves, measured side by side.
+
+    python benchmarks/bench_attention.py                      # T = 256 ... 8192, window 256 (~3 min, quiet 2-core CPU)
+    python benchmarks/bench_attention.py --plot runs/attention.png --json runs/attention.json
+
+For each context length T, on the same random q, k, v (batch 1, 8 heads of 64, float32: one
+attention layer of a GPT-3-like head configuration, scaled to fit a CPU), one forward + backward of:
+
+1. dense causal   F.scaled_dot_product_attention(is_causal=True)  (PyTorch's fused kernel, O(T²))
+2. masked band    the same call with the (T, T) band mask          (right answer, still O(T²))
+3. banded kernel  gptedu.banded_attention                          (only the band, O(T·w))
+
+Time: the median of --reps runs, the three methods interleaved so that load from other
+processes hits all of them alike. Memory: the bytes autograd keeps from the
+forward for the backward (what a training step holds per layer), counted exactly with
+saved-tensor hooks, so neither the allocator nor other processes can blur it. The slope of log(ms)
+against log(T) over the largest lengths says how each grows (2 = quadratic, 1 = linear).
+The last line is the headline ratio: dense causal time / banded time at T = 4096.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from gptedu.attention import banded_causal_mask  # noqa: E402
+from gptedu.banded_attention import banded_attention  # noqa: E402
+
+METHODS = ("dense causal", "masked band", "banded kernel")
+
+
+def attention_call(method: str, window: int):
+    """The function (q, k, v) -> y that `method` names."""
+    if method == "dense causal":
+        return lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    if method == "masked band":
+        return lambda q, k, v: F.scaled_dot_product_attention(
+            q, k, v, attn_mask=banded_causal_mask(q.size(-2), window, q.device))
+    if method == "banded kernel":
+        return lambda q, k, v: banded_attention(q, k, v, window)
+    raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
+
+
+def inputs(T: int, heads: int, head_size: int, seed: int = 0) -> tuple[torch.Tensor, ...]:
+    gen = torch.Generator().manual_seed(seed)
+    return tuple(torch.randn(1, heads, T, head_size, generator=gen).requires_grad_() for _ in range(3))
+
+
+def forward_backward(fn, q, k, v) -> float:
+    """Seconds for one forward + backward."""
+    for t in (q, k, v):
+        t.grad = None
+    start = time.perf_counter()
+    fn(q, k, v).sum().backward()
+    return time.perf_counter() - start
+
+
+def time_all(T: int, args) -> dict[str, float]:
+    """Median ms per method, interleaved; one untimed warm-up each."""
+    q, k, v = inputs(T, args.heads, args.head_size)
+    calls = {m: attention_call(m, args.window) for m in METHODS}
+    for fn in calls.values():
+        forward_backward(fn, q, k, v)
+    samples: dict[str, list[float]] = {m: [] for m in METHODS}
+    for rep in range(args.reps):
+        order = METHODS if rep % 2 == 0 else METHODS[::-1]
+        for m in order:
+            samples[m].append(forward_backward(calls[m], q, k, v) * 1000)
+    return {m: statistics.median(s) for m, s in samples.items()}
+
+
+def saved_for_backward_mb(method: str, T: int, args) -> float:
+    """MB of tensors autograd keeps from the forward for the backward (distinct storages, inputs excluded)."""
+    q, k, v = inputs(T, args.heads, args.head_size)
+    input_storages = {t.untyped_storage().data_ptr() for t in (q, k, v)}
+    kept: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in input_storages:
+            kept[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        attention_call(method, args.window)(q, k, v)
+    return sum(kept.values()) / 2**20
+
+
+def slope(Ts: list[int], ms: list[float]) -> float:
+    """Least-squares slope of log(ms) against log(T)."""
+    x, y = [math.log(t) for t in Ts], [math.log(m) for m in ms]
+    mx, my = statistics.fmean(x), statistics.fmean(y)
+    return sum((a - mx) * (b - my) for a, b in zip(x, y)) / sum((a - mx) ** 2 for a in x)
+
+
+def plot(results: dict, path: Path, window: int) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    Ts = results["T"]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for m in METHODS:
+        ax.loglog(Ts, results["ms"][m], "o-", label=f"{m} (slope {results['slope'][m]:.2f})")
+    ax.set_xlabel("context length T")
+    ax.set_ylabel("forward + backward, ms")
+    ax.set_title(f"one attention layer, window {window}")
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--T", type=int, nargs="+", default=[256, 512, 1024, 2048, 4096, 8192])
+    p.add_argument("--window", type=int, default=256)
+    p.add_argument("--heads", type=int, default=8)
+    p.add_argument("--head-size", type=int, default=64)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--reps", type=int, default=5)
+    p.add_argument("--no-memory", action="store_true", help="skip counting the memory kept for backward")
+    p.add_argument("--json", type=Path)
+    p.add_argument("--plot", type=Path)
+    args = p.parse_args(argv)
+    if args.threads < 1 or args.threads > len(os.sched_getaffinity(0)):
+        p.error(f"--threads {args.threads}: this process may use 1 to {len(os.sched_getaffinity(0))} CPUs")
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
+    try:
+        return _run(args)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _run(args) -> dict:
+    print(f"torch {torch.__version__}, {args.threads} threads; batch 1, {args.heads} heads x {args.head_size}, "
+          f"window {args.window}, float32, forward + backward, median of {args.reps}")
+    header = f"{'T':>6} | " + " | ".join(f"{m:>13} ms" for m in METHODS) + " | dense/banded"
+    if not args.no_memory:
+        header += " | MB kept for backward: " + " / ".join(METHODS)
+    print(header)
+    results: dict = {"T": [], "ms": {m: [] for m in METHODS}, "saved_mb": {m: [] for m in METHODS},
+                     "config": {k: v for k, v in vars(args).items() if not k.startswith("_") and k not in ("json", "plot")}}
+    for T in args.T:
+        ms = time_all(T, args)
+        results["T"].append(T)
+        line = f"{T:>6} | " + " | ".join(f"{ms[m]:>16.1f}" for m in METHODS)
+        line += f" | {ms['dense causal'] / ms['banded kernel']:>11.2f}x"
+        for m in METHODS:
+            results["ms"][m].append(ms[m])
+        if not args.no_memory:
+            mb = {m: saved_for_backward_mb(m, T, args) for m in METHODS}
+            for m in METHODS:
+                results["saved_mb"][m].append(mb[m])
+            line += " | " + " / ".join(f"{mb[m]:.1f}" for m in METHODS)
+        print(line, flush=True)
+    big = [i for i, T in enumerate(results["T"]) if T >= 4 * args.window] or list(range(len(results["T"])))
+    results["slope"] = {m: slope([results["T"][i] for i in big], [results["ms"][m][i] for i in big])
+                        if len(big) > 1 else float("nan") for m in METHODS}
+    print("slope of log(ms) vs log(T) for T >= "
+          f"{results['T'][big[0]]}: " + ", ".join(f"{m} {s:.2f}" for m, s in results["slope"].items()))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=1) + "\n")
+    if args.plot:
+        plot(results, args.plot, args.window)
+    at = 4096 if 4096 in results["T"] else results["T"][-1]
+    i = results["T"].index(at)
+    results["headline"] = results["ms"]["dense causal"][i] / results["ms"]["banded kernel"][i]
+    print(f"headline: dense causal SDPA / banded kernel at T={at}, window {args.window}: {results['headline']:.2f}x")
+    return results
+
+
+if __name__ == "__main__":
+    main()
