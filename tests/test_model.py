@@ -26,7 +26,8 @@ def test_gpt2_124m_count_exact():
 
 
 def test_gpt1_count_equals_hf_openai_gpt():
-    # HF OpenAIGPTLMHeadModel(OpenAIGPTConfig()).num_parameters(), measured offline: the paper's "117M"
+    # HF OpenAIGPTLMHeadModel(OpenAIGPTConfig()).num_parameters(), measured offline. GPT-1's paper
+    # states no count; "117M" is GPT-2's Table 2 label for its smallest model (really 124M).
     assert count_params(preset("gpt1")) == 116_534_784
 
 
