@@ -5,7 +5,8 @@ One dataclass describes GPT-1, GPT-2 and GPT-3. The papers differ in a few switc
     norm                 "post": GPT-1's post-LN blocks, x = LN(x + f(x)), no final LN
                          "pre":  GPT-2/3, x = x + f(LN(x)), plus a final LN after the last block
     residual_scale_init  GPT-2: residual projections start with std 0.02/sqrt(2*n_layer)
-    attention_pattern    "dense", or GPT-3's "alternating" dense / locally banded layers
+    attention_pattern    "dense", GPT-3's "alternating" dense / locally banded layers, or "banded"
+                         (every layer banded: the ablation of chapter 09, not a paper's model)
 
 Named presets give the papers' configurations and the course's tiny CPU models:
 
@@ -25,7 +26,7 @@ from typing import Any, Mapping
 import numpy as np
 
 NORMS = ("pre", "post")
-ATTENTION_PATTERNS = ("dense", "alternating")
+ATTENTION_PATTERNS = ("dense", "alternating", "banded")
 GELUS = ("exact", "tanh")
 
 
@@ -41,7 +42,7 @@ class GPTConfig:
     norm: str = "pre"
     residual_scale_init: bool = True
     attention_pattern: str = "dense"
-    attention_window: int | None = None  # band width of the banded layers (alternating only)
+    attention_window: int | None = None  # band width of the banded layers (alternating / banded)
     tie_embeddings: bool = True  # lm_head shares its weight with the token embedding
     gelu: str = "exact"  # "tanh" is the approximation OpenAI's GPT-1/GPT-2 code used
     bias: bool = True  # biases in Linear and LayerNorm layers
@@ -76,9 +77,9 @@ class GPTConfig:
         if not (_is_real(self.layer_norm_eps) and math.isfinite(self.layer_norm_eps) and self.layer_norm_eps > 0):
             raise ValueError(f"layer_norm_eps={self.layer_norm_eps!r} must be a positive finite number, "
                              f"e.g. 1e-5 (the default).")
-        if self.attention_pattern == "alternating" and self.attention_window is None:
+        if self.attention_pattern != "dense" and self.attention_window is None:
             raise ValueError(
-                "attention_pattern='alternating' needs attention_window (the band width of the "
+                f"attention_pattern={self.attention_pattern!r} needs attention_window (the band width of the "
                 "banded layers), e.g. attention_window=256."
             )
         if self.attention_window is not None:
@@ -107,9 +108,10 @@ class GPTConfig:
     def layer_window(self, layer: int) -> int | None:
         """Band width of layer `layer` (0-based), or None for a dense causal layer.
 
-        With the alternating pattern, even layers are dense and odd layers banded.
+        With the alternating pattern, even layers are dense and odd layers banded; with the
+        banded pattern every layer is banded.
         """
-        if self.attention_pattern == "alternating" and layer % 2 == 1:
+        if self.attention_pattern == "banded" or (self.attention_pattern == "alternating" and layer % 2 == 1):
             return self.attention_window
         return None
 
@@ -118,6 +120,8 @@ class GPTConfig:
         attention = "dense attention"
         if self.attention_pattern == "alternating":
             attention = f"alternating dense/banded attention (window {self.attention_window})"
+        elif self.attention_pattern == "banded":
+            attention = f"banded attention in every layer (window {self.attention_window})"
         init = "residual init 1/sqrt(2N)" if self.residual_scale_init else "plain init"
         return (
             f"{self.n_layer} layers x {self.n_embd} wide, {self.n_head} heads of {self.head_dim}, "

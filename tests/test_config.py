@@ -90,6 +90,8 @@ def test_mlp_width_and_layer_window():
     assert small().mlp_width == 32 and small(n_inner=20).mlp_width == 20
     c = small(n_layer=5, attention_pattern="alternating", attention_window=4)
     assert [c.layer_window(i) for i in range(5)] == [None, 4, None, 4, None]
+    banded = small(n_layer=3, attention_pattern="banded", attention_window=4)
+    assert [banded.layer_window(i) for i in range(3)] == [4, 4, 4] and "every layer" in banded.describe()
     with pytest.raises(ValueError, match="attention_window=4 has no effect with attention_pattern='dense'"):
         small(attention_window=4)  # a window would be silently ignored by dense layers
 
@@ -100,7 +102,8 @@ def test_mlp_width_and_layer_window():
     (dict(attention_pattern="alternating", attention_window=9), "attention_window=9 is larger than block_size=8"),
     (dict(attention_window=0), "attention_window=0 must be a positive integer"),
     (dict(norm="middle"), "norm='middle' is not one of 'pre', 'post'"),
-    (dict(attention_pattern="sparse"), "'dense', 'alternating'"),
+    (dict(attention_pattern="sparse"), "'dense', 'alternating', 'banded'"),
+    (dict(attention_pattern="banded"), "'banded' needs attention_window"),
     (dict(gelu="relu"), "gelu='relu' is not one of 'exact', 'tanh'"),
     (dict(n_layer=0), "n_layer=0 must be a positive integer"),
     (dict(vocab_size=-5), "vocab_size=-5"),
