@@ -4,6 +4,9 @@
 - `attention.attention_explorer(model, tokenizer, prompt)`: chapter 03. Pick a layer and a head, see who attends to whom.
 - `transfer.transfer_lab(gpt, tokenizer, sweep)`: chapter 06. Transfer k layers, fine-tune live,
   see the run land on GPT-1 Fig. 2 (left).
+- `depth.depth_lab()`: chapter 07. Post-LN or pre-LN, plain or 1/√(2N) residual init, at depth: train
+  short runs (in the background, with Stop) and compare their loss curves over the shipped grid of
+  scripts/depth_sweep.py, next to each stack's gradient norm per layer at initialisation.
 - `liveplot.LiveLossPlot`: a Trainer callback that redraws the loss curve while a run trains.
 - `common`: the argument checks every app shares and `show_figure`, which puts a figure into a widget.
 
