@@ -19,7 +19,7 @@ from gptedu.checkpoints import load_shipped
 from gptedu.config import GPTConfig
 from gptedu.model import GPT
 from gptedu.tasks import FINETUNE_TASKS, finetune_examples
-from gptedu.labs.transfer import NONE_X, transfer_figure, transfer_lab
+from gptedu.labs.transfer import NONE_X, OPENING_LR, OPENING_STEPS, transfer_figure, transfer_lab
 
 torch.set_num_threads(int(os.environ.get("GPTEDU_THREADS", "1")))  # as the course runs
 
@@ -160,7 +160,7 @@ def test_lab_has_every_control_and_lists_every_task(gpt, tok, sweep):
     assert [label for label, _ in lab.task.options] == [t.title for t in FINETUNE_TASKS.values()]
     assert (lab.layers.min, lab.layers.max, lab.layers.value) == (0, 2, 2)
     assert lab.lambda_lm.value == 0.5 and lab.steps.value == 3 and lab.seed.value == 0
-    assert lab.learning_rate.value == 3e-4 and [v for _, v in lab.learning_rate.options] == [1e-4, 3e-4, 1e-3, 3e-3]
+    assert lab.learning_rate.value == 1e-3 and [v for _, v in lab.learning_rate.options] == [1e-4, 3e-4, 1e-3, 3e-3]
 
     def walk(widget):
         yield widget
@@ -171,8 +171,19 @@ def test_lab_has_every_control_and_lists_every_task(gpt, tok, sweep):
     for name in ("task", "layers", "start", "lambda", "steps", "lr", "seed", "finetune", "progress", "progress-label",
                  "status", "figure"):
         assert classes.count(f"gptedu-{name}") == 1, name
-    assert repr(lab) == "TransferLab('sentiment', next run: k=2, λ=0.5, lr 0.0003, 3 steps, seed 0; runs done: 0)"
+    assert repr(lab) == "TransferLab('sentiment', next run: k=2, λ=0.5, lr 0.001, 3 steps, seed 0; runs done: 0)"
     assert "cached sweep" in lab.status.value and "40 reviews" in lab.status.value
+
+
+def test_the_lab_opens_on_a_run_that_learns(gpt, tok):
+    """All layers, OPENING_STEPS at OPENING_LR: chapter 06 runs it on the shipped model and checks it leaves chance;
+    the sweep's lr (3e-4) stays at chance in a run this short."""
+    assert (OPENING_STEPS, OPENING_LR) == (150, 1e-3)
+    lab = transfer_lab(gpt, tok)
+    assert lab.settings == {"task": "sentiment", "k": 2, "pretrained": True, "lambda_lm": 0.5, "lr": OPENING_LR,
+                            "steps": OPENING_STEPS, "seed": 0}
+    assert (lab.steps.value - lab.steps.min) % lab.steps.step == 0  # on the slider's grid: the browser keeps it
+    assert repr(lab) == "TransferLab('sentiment', next run: k=2, λ=0.5, lr 0.001, 150 steps, seed 0; runs done: 0)"
 
 
 def test_changing_task_k_or_start_redraws_at_once(gpt, tok, sweep):
@@ -204,13 +215,13 @@ def test_run_adds_a_point_moves_the_progress_bar_and_draws_a_star(gpt, tok, swee
     point = lab.run()
     assert point is lab.points[-1] and len(lab.points) == 1
     assert {k: point[k] for k in ("task", "k", "pretrained", "lambda_lm", "lr", "steps", "seed")} == {
-        "task": "sentiment", "k": 1, "pretrained": True, "lambda_lm": 0.5, "lr": 3e-4, "steps": 3, "seed": 0}
+        "task": "sentiment", "k": 1, "pretrained": True, "lambda_lm": 0.5, "lr": 1e-3, "steps": 3, "seed": 0}
     assert 0 <= point["accuracy"] <= 1 and point["seconds"] >= 0
     assert point["n_test"] == 40  # the sweep's test set, not the lab's n_test=30
     assert seen[-3:] == [1, 2, 3] and lab.progress.value == lab.progress.max == 3
     assert lab.progress_label.value.startswith("step 3/3 · task loss ")
     assert star_xy(lab.figure) == [(1, pytest.approx(point["accuracy"]))]
-    assert f"k=1, λ=0.5, lr 0.0003, 3 steps, seed 0: test accuracy {point['accuracy']:.3f} on 40 reviews" in lab.status.value
+    assert f"k=1, λ=0.5, lr 0.001, 3 steps, seed 0: test accuracy {point['accuracy']:.3f} on 40 reviews" in lab.status.value
     assert lab.error is None and not lab.button.disabled
     assert repr(lab).endswith("runs done: 1)")
 
@@ -239,7 +250,7 @@ def test_button_runs_random_start_and_lambda_zero(gpt, tok):
     lab.button.click()
     (random_run, no_aux) = lab.points
     assert random_run["k"] is None and not random_run["pretrained"] and no_aux["lambda_lm"] == 0.0
-    assert "k=2, λ=0, lr 0.0003" in lab.status.value
+    assert "k=2, λ=0, lr 0.001" in lab.status.value
     assert [x for x, _ in star_xy(lab.figure)] == [NONE_X, 2]
 
 
