@@ -175,9 +175,12 @@ def test_figure_draws_runs_grid_unigram_and_grad_norms(sweep, data):
     assert labels[:3] == ["shipped: post-LN, warmup 0 (2 layers, 3 steps, 2 seeds)",
                           "shipped: pre-LN, warmup 0 (2 layers, 3 steps, 1 seeds)",
                           "shipped: pre-LN, warmup 6 (2 layers, 3 steps, 1 seeds)"]
-    assert labels[3].startswith("1. 2 layers, post-LN, plain init, lr 0.003, warmup 0, 6 steps, seed 0: final loss ")
-    assert labels[4] == "2. 2 layers, pre-LN, plain init, lr 0.003, warmup 0, 3 steps, seed 0: stopped at step 1, " \
-                        f"loss {runs[1]['final_loss']:.2f}"
+    assert labels[3] == f"1. 2 layers, post-LN, plain init, lr 0.003, warmup 0, 6 steps: {runs[0]['final_loss']:.2f}" \
+        + (", stalled" if runs[0]["stalled"] else "")
+    assert labels[4] == "2. 2 layers, pre-LN, plain init, lr 0.003, warmup 0, 3 steps: stopped at step 1"
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == labels  # below the panels
+    seed1 = {**runs[0], "settings": {**runs[0]["settings"], "seed": 1}}
+    assert D.run_label(3, seed1).startswith("3. 2 layers, post-LN, plain init, lr 0.003, warmup 0, 6 steps, seed 1: ")
     assert labels[5] == "unigram loss 3.33 (character frequencies only)"
     assert list(loss_ax.lines[3].get_ydata()) == [p["value"] for p in runs[0]["curve"]]
     assert [line.get_label() for line in grad_ax.lines] == ["1. 2 layers, post-LN, plain init",
@@ -246,7 +249,7 @@ def test_train_button_runs_in_the_background_and_adds_a_curve(sweep):
     assert run["status"] == "finished" and run["settings"]["n_layer"] == 3 and len(run["grad_norms"]) == 3
     assert seen[-6:] == [1, 2, 3, 4, 5, 6] and lab.progress.max == 6
     assert lab.progress_label.value.startswith("step 6/6 · loss ")
-    assert png(lab) != before and list(run_lines(lab.figure)) == [f"1. {run['label']}: {D.describe_result(run)}"]
+    assert png(lab) != before and list(run_lines(lab.figure)) == [D.run_label(1, run)]
     assert f"1. {run['label']}: final loss {run['final_loss']:.2f}" in lab.status.value
     assert not lab.button.disabled and lab.stop_button.disabled and not lab.layers.disabled
     lab.norm.value = "pre"

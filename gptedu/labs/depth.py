@@ -270,6 +270,17 @@ def train_run(s: RunSettings, data: dict | None = None, on_step: Callable[[int, 
             "unigram_loss": data["unigram_loss"], "seconds": time.perf_counter() - started}
 
 
+def run_label(i: int, run: dict) -> str:
+    """A run's legend entry: "1. 12 layers, post-LN, plain init, lr 0.003, warmup 0, 100 steps: 3.35, stalled"."""
+    s = RunSettings(**run["settings"])
+    what = f"{s.stack}, lr {s.lr:g}, warmup {s.warmup}, {s.steps} steps" + (f", seed {s.seed}" if s.seed else "")
+    if run["status"] != "finished":
+        outcome = f"{run['status']} at step {run['steps_done']}"
+    else:
+        outcome = f"{run['final_loss']:.2f}" + (", stalled" if run["stalled"] else "")
+    return f"{i}. {what}: {outcome}"
+
+
 def describe_result(run: dict) -> str:
     """A run's outcome in words: "final loss 2.61 (held-out 2.70)", "stalled at the unigram loss ...", ..."""
     if run["status"] == "diverged":
@@ -316,21 +327,22 @@ def depth_figure(runs: Sequence[dict] = (), grads: Sequence[float] | None = None
     A matplotlib Figure not registered with pyplot (the lab draws from a background thread);
     display(fig) shows it in a notebook.
     """
-    fig = Figure(figsize=(15, 6.2), dpi=dpi, layout="constrained")
+    cells = grid_curves(sweep, next_run) if next_run is not None else []
+    entries = len(cells) + len(runs) + (unigram is not None)  # the loss panel's legend, in two columns below
+    fig = Figure(figsize=(15, 5.2 + 0.32 * math.ceil(entries / 2)), dpi=dpi, layout="constrained")
     loss_ax, grad_ax = fig.subplots(1, 2, width_ratios=[1.5, 1])
     drawn: list[float] = []
-    if next_run is not None:
-        for cell in grid_curves(sweep, next_run):
-            loss_ax.plot(cell["steps_x"], cell["values"], ls="--" if cell["warmup"] == 0 else ":", lw=2.2,
-                         color=GRID_COLOURS[cell["norm"]], zorder=2,
-                         label=f"shipped: {cell['norm']}-LN, warmup {cell['warmup']} ({cell['n_layer']} layers, "
-                               f"{cell['steps']} steps, {cell['seeds']} seeds)")
-            drawn += cell["values"]
+    for cell in cells:
+        loss_ax.plot(cell["steps_x"], cell["values"], ls="--" if cell["warmup"] == 0 else ":", lw=2.2,
+                     color=GRID_COLOURS[cell["norm"]], zorder=2,
+                     label=f"shipped: {cell['norm']}-LN, warmup {cell['warmup']} ({cell['n_layer']} layers, "
+                           f"{cell['steps']} steps, {cell['seeds']} seeds)")
+        drawn += cell["values"]
     for i, run in enumerate(runs):
         colour = RUN_COLOURS[i % len(RUN_COLOURS)]
         steps, values = [p["step"] for p in run["curve"]], [float(p["value"]) for p in run["curve"]]
         loss_ax.plot(steps, values, "o-", ms=4, lw=2.8, color=colour, zorder=4,
-                     label=f"{i + 1}. {run['label']}: {describe_result(run)}")
+                     label=run_label(i + 1, run))
         drawn += values
         if run.get("grad_norms"):
             grad_ax.plot(range(1, len(run["grad_norms"]) + 1), run["grad_norms"], "o-", ms=4, lw=1.8, alpha=0.75,
@@ -347,9 +359,10 @@ def depth_figure(runs: Sequence[dict] = (), grads: Sequence[float] | None = None
         loss_ax.set_ylim(min(finite) - 0.1, min(max(finite), 5.0) + 0.1)
     loss_ax.set_xlabel("optimizer step", fontsize=14)
     loss_ax.set_ylabel("training loss (nats per character)", fontsize=14)
-    loss_ax.set_title("Training loss (each point: the mean over 1/20 of the run)", fontsize=15)
-    if loss_ax.get_legend_handles_labels()[0]:
-        loss_ax.legend(fontsize=10, loc="upper right")
+    loss_ax.set_title("Training loss (each point: the mean of 1/20 of a run)", fontsize=15)
+    if entries:
+        fig.legend(*loss_ax.get_legend_handles_labels(), loc="outside lower left", ncols=2, fontsize=10.5,
+                   frameon=False)
 
     if grads is not None and next_run is not None:
         grad_ax.plot(range(1, len(grads) + 1), grads, "s-", ms=6, lw=3, color="black", zorder=5,
@@ -357,7 +370,7 @@ def depth_figure(runs: Sequence[dict] = (), grads: Sequence[float] | None = None
     grad_ax.set_yscale("log")
     grad_ax.set_xlabel("layer (block)", fontsize=14)
     grad_ax.set_ylabel("gradient norm of the block's parameters", fontsize=14)
-    grad_ax.set_title("Gradient norm per layer at initialisation", fontsize=15)
+    grad_ax.set_title("Gradient norm per layer at init", fontsize=15)
     if grad_ax.get_legend_handles_labels()[0]:
         grad_ax.legend(fontsize=10)
     for ax in (loss_ax, grad_ax):
