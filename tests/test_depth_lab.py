@@ -319,3 +319,23 @@ def test_depth_lab_loads_the_shipped_grid_by_default():
     shipped = json.loads(D.SHIPPED_SWEEP.read_text())
     assert lab.sweep == shipped
     assert len([l for l in lab.figure.axes[0].lines if l.get_label().startswith("shipped")]) == 4
+
+
+def test_the_sweep_script_is_imported_once_and_shared(script, monkeypatch, tmp_path):
+    import importlib.util
+    import sys
+    assert D.sweep_script() is script and script.__file__ == str(D.SWEEP_SCRIPT)
+    monkeypatch.delitem(sys.modules, "gptedu_scripts_depth_sweep")
+    spec = importlib.util.spec_from_file_location("depth_sweep", D.SWEEP_SCRIPT)  # as chapter 07 imports it
+    theirs = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "depth_sweep", theirs)
+    spec.loader.exec_module(theirs)
+    assert D.sweep_script() is theirs  # one data cache, not two
+    monkeypatch.delitem(sys.modules, "gptedu_scripts_depth_sweep", raising=False)
+    other = tmp_path / "depth_sweep.py"
+    other.write_text("def load_data():\n    return {}\n")
+    spec = importlib.util.spec_from_file_location("depth_sweep", other)
+    impostor = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(impostor)
+    monkeypatch.setitem(sys.modules, "depth_sweep", impostor)
+    assert D.sweep_script() is not impostor and D.sweep_script().__file__ == str(D.SWEEP_SCRIPT)

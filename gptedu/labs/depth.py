@@ -75,6 +75,10 @@ def sweep_script() -> ModuleType:
     """
     name = "gptedu_scripts_depth_sweep"
     module = sys.modules.get(name)
+    imported = sys.modules.get("depth_sweep")  # a notebook or test that imported it already: share its data cache
+    if module is None and getattr(imported, "__file__", None) and Path(imported.__file__).resolve() == SWEEP_SCRIPT \
+            and hasattr(imported, "load_data"):
+        module = imported
     if module is None:
         if not SWEEP_SCRIPT.exists():
             raise FileNotFoundError(f"The depth lab trains as scripts/depth_sweep.py does, but {SWEEP_SCRIPT} is "
