@@ -212,3 +212,24 @@ def test_live_loss_plot_redraws_into_its_widget_only():
     assert shown["data"]["text/plain"] == "<loss at step 50>" and shown["data"]["image/png"]
     assert set(plt.get_fignums()) == before  # nothing left open for the inline backend to show again
     assert plot.history == FakeTrainer.history
+
+
+def test_explorer_shows_which_layers_are_banded(chars):
+    """GPT-3's alternating pattern (chapter 09): the banded layers are named, their band edges drawn,
+    and their weights are zero outside the band."""
+    torch.manual_seed(0)
+    config = GPTConfig(vocab_size=chars.vocab_size, block_size=32, n_layer=2, n_head=2, n_embd=16, dropout=0.0,
+                       attention_pattern="alternating", attention_window=4)
+    model = GPT(config)
+    app = A.attention_explorer(model, chars, prompt="to be or not to be")
+    assert A.layer_name(model, 0) == "layer 0" and A.layer_name(model, 1) == "layer 1 (banded, window 4)"
+    assert "banded" not in app.status.value and not app.figure.axes[0].lines  # layer 0 is dense
+    app.layer.value = 1
+    assert app.figure.get_suptitle() == "layer 1 (banded, window 4), head 0"
+    assert "is banded" in app.status.value and "the 3 tokens before it" in app.status.value
+    assert len(app.figure.axes[0].lines) == 2  # the band's two edges
+    T = app.weights.shape[0]
+    outside = np.array([[j <= i - 4 for j in range(T)] for i in range(T)])
+    assert np.all(app.weights[outside] == 0) and np.allclose(app.weights.sum(1), 1)
+    app.head.value = "all"
+    assert all(len(ax.lines) == 2 for ax in app.figure.axes[:2])

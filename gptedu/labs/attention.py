@@ -59,13 +59,36 @@ def attention_lines(weights: np.ndarray, threshold: float = 0.02,
     return sorted(lines, key=lambda line: (line[2], line[0], line[1]))
 
 
+def layer_band(model: Any, layer: int) -> int | None:
+    """The band width of `layer` (GPT-3's locally banded layers, chapter 09), or None if it is dense."""
+    return model.config.layer_window(layer)
+
+
+def layer_name(model: Any, layer: int) -> str:
+    """'layer 3', or 'layer 3 (banded, window 16)' for a banded layer."""
+    window = layer_band(model, layer)
+    return f"layer {layer}" if window is None else f"layer {layer} (banded, window {window})"
+
+
 def _norm(weights: np.ndarray) -> PowerNorm:
     """Square-root colour scale: small weights stay visible next to the 1.0 of the first query."""
     return PowerNorm(gamma=0.5, vmin=0.0, vmax=max(float(weights.max()), 1e-6))
 
 
-def _heatmap(ax: Any, weights: np.ndarray, labels: list[str], query: int | None, fontsize: float) -> Any:
+def _band_edge(ax: Any, T: int, window: int) -> None:
+    """Dashed lines along the band's edges: query i sees keys i - window + 1 .. i."""
+    rows = np.arange(T)
+    ax.plot(rows - window + 0.5, rows, ls="--", color="#d95f02", lw=1.2)
+    ax.plot(rows + 0.5, rows, ls="--", color="#d95f02", lw=1.2)
+    ax.set_xlim(-0.5, T - 0.5)
+    ax.set_ylim(T - 0.5, -0.5)
+
+
+def _heatmap(ax: Any, weights: np.ndarray, labels: list[str], query: int | None, fontsize: float,
+             window: int | None = None) -> Any:
     image = ax.imshow(weights, cmap="Blues", norm=_norm(weights), aspect="auto")  # rows line up with the lines
+    if window is not None and window < len(labels):
+        _band_edge(ax, len(labels), window)
     ticks = range(len(labels))
     ax.set_xticks(ticks, labels, fontsize=fontsize, rotation=0)
     ax.set_yticks(ticks, labels, fontsize=fontsize)
@@ -97,9 +120,10 @@ def _line_diagram(ax: Any, weights: np.ndarray, labels: list[str], query: int | 
 
 
 def attention_figure(weights: np.ndarray, labels: list[str], title: str = "", query: int | None = None,
-                     per_head: np.ndarray | None = None, dpi: float = 72) -> Figure:
+                     per_head: np.ndarray | None = None, dpi: float = 72, window: int | None = None) -> Figure:
     """The explorer's picture: heatmap and token-to-token lines of `weights` (T, T), or, given
-    `per_head` (n_head, T, T), one small heatmap per head. A plain matplotlib Figure (not pyplot),
+    `per_head` (n_head, T, T), one small heatmap per head; `window` draws a banded layer's band edges.
+    A plain matplotlib Figure (not pyplot),
     so it is never shown twice by the notebook's inline backend; a notebook cell shows it by returning it."""
     T = len(labels)
     if per_head is not None:
@@ -112,6 +136,8 @@ def attention_figure(weights: np.ndarray, labels: list[str], title: str = "", qu
                 ax.axis("off")
                 continue
             ax.imshow(per_head[h], cmap="Blues", norm=_norm(per_head[h]))
+            if window is not None and window < T:
+                _band_edge(ax, T, window)
             ax.set_title(f"head {h}", fontsize=14)
             ax.set_xticks([])
             ax.set_yticks([])
@@ -122,7 +148,7 @@ def attention_figure(weights: np.ndarray, labels: list[str], title: str = "", qu
     fontsize = min(13.0, max(6.0, 0.72 * (height - 1.4) * 72 / T))  # points: fits one row
     fig = Figure(figsize=(13, height), dpi=dpi, layout="constrained")
     heat_ax, line_ax = fig.subplots(1, 2, width_ratios=[1.2, 1])
-    image = _heatmap(heat_ax, weights, labels, query, fontsize)
+    image = _heatmap(heat_ax, weights, labels, query, fontsize, window)
     fig.colorbar(image, ax=heat_ax, shrink=0.7, label="attention weight")
     _line_diagram(line_ax, weights, labels, query, fontsize)
     fig.suptitle(title, fontsize=15)
@@ -211,22 +237,26 @@ class AttentionExplorer(widgets.VBox):
         layer, head = self.layer.value, self.head.value
         query = None if self.query.value == "all" else self.query.value
         T = len(self.labels)
+        window, where = layer_band(self.model, layer), layer_name(self.model, layer)
         if head == "all":
             self.weights = np.stack([head_weights(self.maps, layer, h) for h in range(self.maps.size(2))])
-            self.figure = attention_figure(self.weights[0], self.labels, f"layer {layer}, every head",
-                                           per_head=self.weights)
+            self.figure = attention_figure(self.weights[0], self.labels, f"{where}, every head",
+                                           per_head=self.weights, window=window)
         else:
             self.weights = head_weights(self.maps, layer, head)
             name = "mean of heads" if head == "mean" else f"head {head}"
-            self.figure = attention_figure(self.weights, self.labels, f"layer {layer}, {name}", query=query)
+            self.figure = attention_figure(self.weights, self.labels, f"{where}, {name}", query=query, window=window)
         note = f" (the first {self.cropped} cut: the explorer shows at most {self.max_tokens})" if self.cropped else ""
         focus = ""
         if query is not None and head != "all":
             j = int(np.argmax(self.weights[query]))
             focus = (f" · query {query} {html.escape(repr(self.labels[query]))} attends most to key {j} "
                      f"{html.escape(repr(self.labels[j]))} ({self.weights[query, j]:.2f})")
+        band = "" if window is None else (f" · layer {layer} is banded (GPT-3's locally banded attention): "
+                                          f"each query sees only itself and the {window - 1} tokens before it, "
+                                          f"between the dashed lines")
         self.status.value = (f'<span style="font-size:16px">{T} tokens{note} · each row of the heatmap sums to 1: '
-                             f"how one query shares its attention over itself and the tokens before it{focus}</span>")
+                             f"how one query shares its attention over itself and the tokens before it{focus}{band}</span>")
         show_figure(self.output, self.figure, f"<attention: {self.figure.get_suptitle()}>")
 
     def __repr__(self) -> str:
