@@ -48,7 +48,8 @@ class Interaction:
 
     - "type": fill a text box with `value` (a Textarea syncs as you type);
     - "type+enter": the same, then Enter (a Text with continuous_update=False syncs on Enter);
-    - "nudge": one arrow key on a slider's handle, right (left when it is at its maximum);
+    - "nudge": one arrow key on a slider's handle, right (left when it is at its maximum, or when
+      `value` is "left");
     - "select": pick the option labelled `value` in a <select>, or the next one if `value` is "";
     - "click": click it (a button, a toggle button, a checkbox).
 
@@ -104,6 +105,19 @@ CHAPTERS = [
                             "Rotten Tomatoes sentiment"),
                 # the lab in the notebook runs 60 steps of the shipped model: well under a minute on a quiet CPU
                 Interaction("fine-tune", "button.gptedu-finetune", "click", ".gptedu-figure", timeout=300.0),
+            )),
+    Chapter("07_gpt2_model.ipynb", run_timeout=600.0,
+            renders=(FIGURE, "button.gptedu-train", "button.gptedu-stop", ".gptedu-layers.widget-slider .noUi-handle",
+                     ".gptedu-norm .widget-toggle-button", ".gptedu-residual-init input[type=checkbox]",
+                     ".gptedu-lr select", ".gptedu-warmup select",
+                     ".gptedu-figure img[src^='data:image/png;base64,']"),
+            interactions=(
+                # each redraws the per-layer gradient norms at init (one backward pass)
+                Interaction("move the layers slider", ".gptedu-layers .noUi-handle", "nudge", ".gptedu-figure", "left"),
+                Interaction("switch to pre-LN", ".gptedu-norm button:not(.mod-active)", "click", ".gptedu-figure"),
+                # the figure changes only when the run ends and its curve is drawn: 100 steps of 11 layers x 64,
+                # about 30 s on a quiet CPU (in a background thread: the kernel is idle while it trains)
+                Interaction("train", "button.gptedu-train", "click", ".gptedu-figure", timeout=600.0),
             )),
 ]
 
@@ -171,7 +185,7 @@ def _interact(page, notebook: NotebookPage, step: Interaction) -> None:
     elif step.action == "nudge":
         at_max = control.get_attribute("aria-valuenow") == control.get_attribute("aria-valuemax")
         control.focus()
-        control.press("ArrowLeft" if at_max else "ArrowRight")
+        control.press("ArrowLeft" if at_max or step.value == "left" else "ArrowRight")
     elif step.action == "select":
         if step.value:
             control.select_option(label=step.value)
