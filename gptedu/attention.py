@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from .banded_attention import banded_attention
 from .config import GPTConfig
+from .kv_cache import LayerKV
 
 
 def causal_mask(T: int, device: torch.device | str | None = None) -> torch.Tensor:
@@ -46,19 +47,29 @@ class CausalSelfAttention(nn.Module):
         return banded_causal_mask(T, self.window, device)
 
     def forward(
-        self, x: torch.Tensor, return_weights: bool = False
+        self, x: torch.Tensor, return_weights: bool = False, kv: LayerKV | None = None
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """x: (B, T, C) -> y: (B, T, C); with return_weights also the (B, n_head, T, T) weights.
 
-        The weights are the softmax probabilities, before attention dropout.
+        The weights are the softmax probabilities, before attention dropout. With a key/value
+        cache `kv` (see gptedu.kv_cache), x holds only the new tokens: they attend to the cached
+        ones too, and their keys and values are added to the cache.
         """
         B, T, C = x.shape
         q, k, v = self.c_attn(x).split(C, dim=2)
         # (B, T, C) -> (B, n_head, T, head_dim)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
-        if return_weights:
+        if kv is not None and return_weights:
+            raise ValueError("return_weights needs the whole sequence at once; call it without a cache.")
+        if kv is not None and kv.length > 0:
+            past = kv.length
+            k, v = kv.extend(k, v)
+            y = self._after_cache(q, k, v, past)
+        elif return_weights:
             y, att = self._explicit(q, k, v)
         else:
+            if kv is not None:  # an empty cache: this call reads the prompt (prefill)
+                kv.extend(k, v)
             y, att = self._fused(q, k, v), None
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # re-assemble the heads side by side
         y = self.resid_dropout(self.c_proj(y))
@@ -71,6 +82,19 @@ class CausalSelfAttention(nn.Module):
         if self.window is None:
             return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
         return banded_attention(q, k, v, self.window, dropout_p=dropout_p)
+
+    def _after_cache(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, past: int) -> torch.Tensor:
+        """T new queries at positions past..past+T-1 over all past + T keys; no (T, T) weights kept."""
+        dropout_p = self.dropout if self.training else 0.0
+        T, total = q.size(-2), k.size(-2)
+        if T == 1 and (self.window is None or self.window >= total):  # one new token sees every key
+            return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
+        query_pos = torch.arange(past, past + T, device=q.device).unsqueeze(1)  # (T, 1)
+        key_pos = torch.arange(total, device=q.device).unsqueeze(0)  # (1, total)
+        allowed = key_pos <= query_pos
+        if self.window is not None:
+            allowed &= key_pos > query_pos - self.window
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=dropout_p)
 
     def _explicit(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """softmax(q k^T / sqrt(d) + mask) v, written out so the weights can be returned."""

@@ -3,6 +3,7 @@
 One step of generation: run the model on the context, take the logits of the last
 position, turn them into a choice of the next token, append it, repeat. The context
 is cropped to the model's last block_size tokens, so you can generate as long as you like.
+A key/value cache (gptedu.kv_cache) saves re-reading the context at every step while it fits.
 
     ids = generate(model, idx, 100, temperature=0.8, top_k=40)
     text = complete(model, tokenizer, "ROMEO:", max_new_tokens=200, top_p=0.9)
@@ -13,6 +14,8 @@ from numbers import Integral, Real
 
 import torch
 import torch.nn.functional as F
+
+from .kv_cache import KVCache
 
 
 def _is_number(x: object) -> bool:
@@ -89,21 +92,32 @@ def _check_args(model: torch.nn.Module, idx: torch.Tensor, max_new_tokens: int, 
 @torch.no_grad()
 def generate(model: torch.nn.Module, idx: torch.Tensor, max_new_tokens: int, *, temperature: float = 1.0,
              top_k: int | None = None, top_p: float | None = None, greedy: bool = False,
-             generator: torch.Generator | None = None) -> torch.Tensor:
+             generator: torch.Generator | None = None, use_cache: bool = True) -> torch.Tensor:
     """Extend idx (B, T) by max_new_tokens tokens; returns (B, T + max_new_tokens).
 
     greedy=True takes the most likely token every step (temperature, top_k, top_p unused).
     Otherwise the logits are divided by temperature, filtered by top_k then top_p, and a
     token is sampled; pass a seeded torch.Generator for reproducible samples. The model
     runs in eval mode (no dropout) and is put back in the mode it was in.
+
+    use_cache=True feeds the model only the new token at each step, with the keys and values
+    of the earlier ones kept in a KVCache. Once the sequence outgrows block_size every
+    position would shift, so from then on each step re-reads the last block_size tokens,
+    as use_cache=False does at every step. Both give the same tokens.
     """
     _check_args(model, idx, max_new_tokens, temperature, top_k, top_p, greedy)
+    if not isinstance(use_cache, bool):
+        raise ValueError(f"use_cache={use_cache!r} must be True or False.")
     block_size = model.config.block_size
+    cache = KVCache(model.config.n_layer) if use_cache else None
     was_training = model.training
     model.eval()
     try:
         for _ in range(max_new_tokens):
-            logits, _ = model(idx[:, -block_size:])  # crop: the model sees at most block_size tokens
+            if cache is not None and idx.size(1) <= block_size:
+                logits, _ = model(idx[:, cache.length:], cache=cache)  # the prompt first, then one token
+            else:
+                logits, _ = model(idx[:, -block_size:])  # crop: the model sees at most block_size tokens
             logits = logits[:, -1, :]  # (B, vocab): the prediction after the last token
             if greedy:
                 next_id = logits.argmax(dim=-1, keepdim=True)

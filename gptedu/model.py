@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from .attention import CausalSelfAttention
 from .config import GPTConfig
+from .kv_cache import KVCache, LayerKV
 
 
 class MLP(nn.Module):
@@ -47,10 +48,10 @@ class Block(nn.Module):
         self.mlp = MLP(config)
 
     def forward(
-        self, x: torch.Tensor, return_weights: bool = False
+        self, x: torch.Tensor, return_weights: bool = False, kv: LayerKV | None = None
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """x: (B, T, C) -> (B, T, C); with return_weights also the (B, n_head, T, T) attention."""
-        out = self.attn(self.ln_1(x) if self.pre_norm else x, return_weights)
+        out = self.attn(self.ln_1(x) if self.pre_norm else x, return_weights, kv)
         a, att = out if return_weights else (out, None)
         if self.pre_norm:  # GPT-2/3: normalise each sub-block's input, keep the residual stream raw
             x = x + a
@@ -102,8 +103,8 @@ class GPT(nn.Module):
                 nn.init.normal_(block.attn.c_proj.weight, mean=0.0, std=std)
                 nn.init.normal_(block.mlp.c_proj.weight, mean=0.0, std=std)
 
-    def _embed(self, idx: torch.Tensor) -> torch.Tensor:
-        """idx: (B, T) token ids -> (B, T, C) token + position embeddings, after dropout."""
+    def _embed(self, idx: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """idx: (B, T) token ids at positions start.. -> (B, T, C) token + position embeddings, after dropout."""
         if not isinstance(idx, torch.Tensor):
             raise TypeError(f"idx must be a torch.Tensor of token ids, shape (batch, time); got a "
                              f"{type(idx).__name__}. Use torch.tensor([ids], dtype=torch.long).")
@@ -111,13 +112,15 @@ class GPT(nn.Module):
             raise ValueError(f"idx must be (batch, time) token ids; got shape {tuple(idx.shape)}. "
                              "For a single sequence use idx[None].")
         T, block_size = idx.size(1), self.config.block_size
-        if T > block_size:
+        if start + T > block_size:
+            held = f" after the {start} tokens already in the cache" if start else ""
             raise ValueError(
-                f"Input has {T} tokens but this model's context length (block_size) is {block_size}; "
-                f"crop the prompt to its last {block_size} tokens: idx[:, -{block_size}:]."
+                f"Input has {T} tokens{held} but this model's context length (block_size) is {block_size}; "
+                f"crop the prompt to its last {block_size} tokens: idx[:, -{block_size}:]"
+                + (" (and start a new KVCache: positions restart at 0)." if start else ".")
             )
         self._check_token_ids("idx", idx)
-        pos = torch.arange(T, device=idx.device)  # (T,)
+        pos = torch.arange(start, start + T, device=idx.device)  # (T,)
         return self.drop(self.wte(idx) + self.wpe(pos))
 
     def _check_token_ids(self, name: str, ids: torch.Tensor, ignore: int | None = None) -> None:
@@ -140,24 +143,28 @@ class GPT(nn.Module):
             raise ValueError(f"{name} holds the negative token id {lo}; ids must be in [0, {vocab_size}){also}. "
                              f"Check how {name} was made: a tokenizer never gives negative ids.")
 
-    def hidden_states(self, idx: torch.Tensor) -> torch.Tensor:
+    def hidden_states(self, idx: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         """(B, T) -> (B, T, n_embd): the final representation, the input of lm_head.
 
         GPT-1's fine-tuning puts its linear task head on this (at the extract token).
+        With a cache (gptedu.kv_cache), idx holds only the tokens after those already cached.
         """
-        x = self._embed(idx)
-        for block in self.h:
-            x = block(x)
+        if cache is not None and (not isinstance(cache, KVCache) or len(cache.layers) != len(self.h)):
+            raise TypeError(f"cache must be a KVCache({len(self.h)}) (one entry per layer of this model); "
+                            f"got {cache!r}.")
+        x = self._embed(idx, start=cache.length if cache is not None else 0)
+        for i, block in enumerate(self.h):
+            x = block(x, kv=cache.layers[i] if cache is not None else None)
         return self.ln_f(x)
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, cache: KVCache | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """idx, targets: (B, T) -> logits (B, T, vocab_size), loss or None.
 
         loss is the mean cross-entropy in nats over target positions; targets equal to -1
-        are ignored (e.g. prompt tokens during fine-tuning).
+        are ignored (e.g. prompt tokens during fine-tuning). `cache`: see gptedu.kv_cache.
         """
-        logits = self.lm_head(self.hidden_states(idx))
+        logits = self.lm_head(self.hidden_states(idx, cache))
         loss = None
         if targets is not None:
             if not isinstance(targets, torch.Tensor):
