@@ -7,7 +7,9 @@
 For each snapshot the pretraining run saved, score two zero-shot heuristics on text
 pretraining never saw (no parameter is changed):
   next line: pick the true next line of a held-out play among 4 lines of the same play;
-  sentiment: GPT-1's heuristic, review + " It was very" -> " good" vs " bad".
+  sentiment: the course's variant of GPT-1's heuristic (gptedu.tasks, heuristic="it_was_very"),
+             review + " It was very" -> " good" vs " bad". GPT-1's own rule (" very" ->
+             " positive" vs " negative") is sentiment_task's default; chapter 05 scores both.
 Each choice is scored by how much the context raises its log-probability over a
 content-free context (gptedu.tasks.choice_scores).
 Writes data/results/gpt1_zeroshot_sweep.json, which chapter 05 plots; it stores each
@@ -42,7 +44,7 @@ def evaluate(path: Path, n: int, seed: int) -> dict:
     tokenizer = CharTokenizer(ckpt.extra["tokenizer"]["chars"])
     row = {"snapshot": path.name, "step": ckpt.step, "val_loss": ckpt.extra.get("val_loss")}
     for name, examples in (("next_line", next_line_task(n, seed=seed)),
-                           ("sentiment", sentiment_task(n, charset=tokenizer.chars, seed=seed))):
+                           ("sentiment", sentiment_task(n, charset=tokenizer.chars, heuristic="it_was_very", seed=seed))):
         acc, correct = zero_shot_accuracy(model, tokenizer, examples)
         row[name] = acc
         row[f"{name}_correct"] = "".join("1" if c else "0" for c in correct)
