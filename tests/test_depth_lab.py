@@ -276,14 +276,18 @@ def test_stop_ends_the_run_and_controls_are_locked_while_it_runs(sweep):
 
 def test_errors_show_in_the_status_never_raise(sweep, monkeypatch):
     lab = depth_lab(sweep, **TINY)
-    lab.warmup.value = 25  # longer than the 6 steps
+    lab.warmup.value = 25  # longer than the 6 steps: said at once
+    assert lab.error.startswith("ValueError: warmup=25 is longer than the run (steps=6)")
+    assert "color:#b00020" in lab.status.value and "invalid (warmup=25" in repr(lab)
+    lab.steps.value = 30  # now it fits: the error goes
+    assert lab.error is None and "#b00020" not in lab.status.value
+    lab.steps.value = 10
+    assert lab.error.startswith("ValueError: warmup=25 is longer than the run (steps=10)")
     lab.button.click()
     lab.wait(60)
     assert lab.runs == [] and not lab.button.disabled
-    assert lab.error.startswith("ValueError: warmup=25 is longer than the run (steps=6)")
-    assert "color:#b00020" in lab.status.value
-    assert "invalid (warmup=25" in repr(lab)
-    lab.warmup.value = 0
+    assert lab.error.startswith("ValueError: warmup=25 is longer than the run (steps=10)")
+    lab.warmup.value, lab.steps.value = 0, 6
     assert lab.run()["status"] == "finished" and lab.error is None and "#b00020" not in lab.status.value
 
     wild = depth_lab(sweep, **{**TINY, "lr": 1e3, "steps": 12})

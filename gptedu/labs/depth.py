@@ -399,6 +399,7 @@ class DepthLab(widgets.VBox):
         self.error: str | None = None  # the last error, as "TypeName: message"
         self._grads: dict[tuple, list[float]] = {}
         self._note = ""
+        self._stale_error = False  # the status shows an error the controls caused
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -444,7 +445,8 @@ class DepthLab(widgets.VBox):
                           widgets.HBox([self.button, self.stop_button, self.progress, self.progress_label,
                                         self.clear_button]),
                           self.status, self.output])
-        for widget in (self.layers, self.norm, self.residual_init, self.learning_rate, self.seed, self.show_grid):
+        for widget in (self.layers, self.norm, self.residual_init, self.learning_rate, self.warmup, self.steps,
+                       self.seed, self.show_grid):
             widget.observe(self.redraw, names="value")
         self.button.on_click(lambda _: self.start())
         self.stop_button.on_click(lambda _: self.stop())
@@ -478,7 +480,10 @@ class DepthLab(widgets.VBox):
             grads = self.grads(s)
         except Exception as error:  # shown to the learner, not raised into the widget's callback
             self._fail(error)
+            self._stale_error = True
             return
+        if self._stale_error:  # the controls make sense again: the error they caused is gone
+            self.error, self._note, self._stale_error = None, "", False
         self.figure = depth_figure(self.runs, grads, s, self.sweep if self.show_grid.value else None,
                                    self.data["unigram_loss"])
         show_figure(self.output, self.figure, f"<depth lab: {len(self.runs)} runs; next: {s.stack}>")
