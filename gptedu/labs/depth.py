@@ -298,7 +298,8 @@ def describe_result(run: dict) -> str:
 # ====================================================================== the shipped grid
 def grid_curves(sweep: dict | None, s: RunSettings) -> list[dict]:
     """The shipped grid's cells at s.lr that were trained as `s` trains (same width, batch, block, beta2,
-    init): per (norm, warmup), the mean loss curve over seeds. [{norm, warmup, n_layer, steps, seeds, steps_x, values}]."""
+    init): per (norm, warmup), the mean loss curve over seeds.
+    Returns [{norm, warmup, n_layer, steps, seeds, steps_x, values}], post-LN first."""
     cells: dict[tuple, list[dict]] = {}
     for row in (sweep or {}).get("rows", []):
         if row.get("grid") != "final" or not math.isclose(row["lr"], s.lr) or not all(
