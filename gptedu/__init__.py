@@ -10,3 +10,5 @@ from .session import setup
 
 __all__ = ["GPT", "GPTConfig", "count_params", "preset", "setup"]
 __version__ = "0.1.0"
+from .family import load_family  # the course model family (data/family/), see gptedu.family
+__all__ += ["load_family"]

@@ -1,0 +1,79 @@
+"""Evaluate every shipped family member on every registered task; write data/results/family_eval.json.
+
+    python scripts/eval_family.py                 # all members, all tasks, K in 0 1 2 4 8 16; resumable
+    python scripts/eval_family.py --n 100 --sizes 13k 38k
+
+Few-shot tasks (gptedu.subtask_corpus's six) at every K, without and with the description line;
+zero-shot tasks (gptedu.play_tasks': last word, cloze, next speaker) at K = 0. Each entry holds the
+accuracy with its binomial stderr and 95% Wilson interval, the mean log-prob of the right answer
+with its stderr, and each instance's right/wrong (for bootstraps). The instances are seeded, the
+same for every size. Results are saved after each entry, so a killed run resumes.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from gptedu import evaluation  # noqa: E402
+from gptedu.family import family_members, load_family, manifest  # noqa: E402
+
+RESULTS = ROOT / "data" / "results" / "family_eval.json"
+
+
+def parse(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", nargs="+", default=None, help="default: every shipped member")
+    p.add_argument("--tasks", nargs="+", default=None, help="default: every registered task")
+    p.add_argument("--ks", type=int, nargs="+", default=list(evaluation.KS))
+    p.add_argument("--n", type=int, default=200, help="instances per (task, K)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--out", default=str(RESULTS))
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> dict:
+    args = parse(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    results = json.loads(out.read_text()) if out.exists() else {}
+    results.setdefault("settings", {"n": args.n, "ks": args.ks, "seed": args.seed})
+    results.setdefault("entries", {})
+    sizes = args.sizes or family_members()
+    tasks = args.tasks or list(evaluation.TASKS)
+    shipped = manifest()
+    for name in sizes:
+        model, tok = load_family(name)
+        for task in tasks:
+            spec = evaluation.TASKS[task]
+            ks = args.ks if spec.few_shot else [0]
+            for description in ((False, True) if spec.few_shot else (False,)):
+                for k in ks:
+                    key = f"{name}/{task}/{k}/{'desc' if description else 'nodesc'}"
+                    if key in results["entries"]:
+                        continue
+                    t0 = time.perf_counter()
+                    r = evaluation.evaluate(model, tok, task, k=k, n=args.n, description=description,
+                                            seed=args.seed, keep=True)
+                    r.update(size=name, sha256=shipped[name]["sha256"], seconds=round(time.perf_counter() - t0, 1))
+                    results["entries"][key] = r
+                    tmp = out.with_suffix(".json.tmp")
+                    tmp.write_text(json.dumps(results, indent=1) + "\n")
+                    os.replace(tmp, out)
+                    print(f"{key}: accuracy {r['accuracy']:.3f} +- {r['accuracy_stderr']:.3f}, "
+                          f"log-prob {r['logprob']:.3f}", flush=True)
+    return results
+
+
+if __name__ == "__main__":
+    main()
