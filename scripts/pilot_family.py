@@ -46,6 +46,8 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--mapping-words", type=int, nargs=2, default=list(RECIPE.corpus.mapping_words))
     p.add_argument("--lr-scale", type=float, default=1.0, help="multiply every size's learning rate")
     p.add_argument("--batch-size", type=int, default=RECIPE.batch_size)
+    p.add_argument("--block-size", type=int, default=RECIPE.block_size,
+                   help="context; below 512, K = 16 prompts of the long tasks are cropped from the left")
     p.add_argument("--ks", type=int, nargs="+", default=[0, 1, 4, 16])
     p.add_argument("--eval-tasks", nargs="+", default=list(GATE_TASKS))
     p.add_argument("--n", type=int, default=100, help="instances per (task, K)")
@@ -112,7 +114,7 @@ def main(argv=None) -> dict:
                                  mapping_words=tuple(args.mapping_words),
                                  task_weights=tuple(args.task_weights) if args.task_weights else None)
     recipe = dataclasses.replace(RECIPE, tokens=args.tokens, corpus=corpus, batch_size=args.batch_size,
-                                 log_points=args.log_points, eval_iters=args.eval_iters)
+                                 block_size=args.block_size, log_points=args.log_points, eval_iters=args.eval_iters)
     sizes = [dataclasses.replace(SIZES[s], learning_rate=float(f"{SIZES[s].learning_rate * args.lr_scale:.2g}"))
              for s in args.sizes]
     out = ROOT / "runs" / "pilot" / args.name
