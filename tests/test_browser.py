@@ -115,8 +115,8 @@ CHAPTERS = [
                 # each redraws the per-layer gradient norms at init (one backward pass)
                 Interaction("move the layers slider", ".gptedu-layers .noUi-handle", "nudge", ".gptedu-figure", "left"),
                 Interaction("switch to pre-LN", ".gptedu-norm button:not(.mod-active)", "click", ".gptedu-figure"),
-                # the figure changes only when the run ends and its curve is drawn: 100 steps of 11 layers x 64,
-                # about 30 s on a quiet CPU (in a background thread: the kernel is idle while it trains)
+                # the figure changes only when the run ends and its curve is drawn: 50 steps of 11 layers x 64,
+                # 15-40 s (in a background thread: the kernel is idle while it trains)
                 Interaction("train", "button.gptedu-train", "click", ".gptedu-figure", timeout=600.0),
             )),
 ]

@@ -62,7 +62,7 @@ def run_lines(fig):
 # ------------------------------------------------------------------ settings and the model
 def test_settings_describe_and_refuse_bad_values():
     s = RunSettings()
-    assert s.describe() == "12 layers, post-LN, plain init, lr 0.003, warmup 0, 100 steps, seed 0"
+    assert s.describe() == "12 layers, post-LN, plain init, lr 0.003, warmup 0, 50 steps, seed 0"
     assert (s.n_embd, s.n_head, s.batch_size, s.block_size, s.beta2, s.init) == (64, 2, 16, 128, 0.999, "width")
     assert tiny(n_layer=1, norm="pre", residual_init=True).stack == "1 layer, pre-LN, residual init 1/√(2N)"
     for bad, message in ((dict(n_layer=0), "n_layer=0 must be a positive whole number"),
@@ -114,7 +114,8 @@ def test_a_run_is_the_sweeps_run(script, data):
     ref = script.train_one(script.Spec(norm="pre", n_layer=2, n_embd=32, lr=1e-3, warmup=4, steps=12, batch=4, block=16,
                                        beta2=0.999, init="width"))
     assert run["curve"] == ref["loss_curve"]  # the same run, step for step
-    assert round(run["final_val_loss"], 4) == ref["final_val_loss"] and run["stalled"] == ref["stalled"]
+    assert round(run["final_val_loss"], 4) == ref["final_val_loss"]
+    assert run["stalled"] == (run["final_val_loss"] > data["unigram_loss"] - 0.1)  # < 100 steps: the unigram test
     assert run["status"] == "finished" and run["message"] is None and run["steps_done"] == 12
     assert [d for d, _ in steps] == list(range(1, 13)) and [l for _, l in steps] == run["losses"]
     assert run["settings"] == {**TINY, "norm": "pre", "residual_init": True, "warmup": 4, "steps": 12, "lr": 1e-3,
@@ -343,3 +344,15 @@ def test_the_sweep_script_is_imported_once_and_shared(script, monkeypatch, tmp_p
     spec.loader.exec_module(impostor)
     monkeypatch.setitem(sys.modules, "depth_sweep", impostor)
     assert D.sweep_script() is not impostor and D.sweep_script().__file__ == str(D.SWEEP_SCRIPT)
+
+
+def test_stalled_is_the_sweeps_rule_and_its_step_50_part_needs_100_steps(script, data, monkeypatch):
+    seen = []
+    real = script.is_stalled
+    monkeypatch.setattr(script, "is_stalled", lambda *args: seen.append(args) or real(*args))
+    short = train_run(tiny(steps=60), data)
+    assert seen[-1][3] == math.inf  # 60 steps: no judging by the loss at step 50 (the same window as the end)
+    long = train_run(tiny(steps=100), data)
+    assert seen[-1] == (long["final_val_loss"], data["unigram_loss"], long["final_loss"],
+                        pytest.approx(sum(long["losses"][40:50]) / 10))
+    assert short["stalled"] == (short["final_val_loss"] > data["unigram_loss"] - 0.1)
