@@ -617,8 +617,9 @@ def depth_lab(sweep: dict | str | None = "shipped", *, n_layer: int = 12, norm: 
     the status, in red.
 
     The defaults are the grid's post-LN cell without warmup at lr 3e-3, 50 steps instead of 250 (one
-    click: about 15 s at the sweep's measured 256 ms/step, 37 s measured on the course's busy 2-core
-    machine): it stalls at the unigram loss (3.36 after 50 steps; pre-LN with residual init: 2.85).
+    click: 35 s of CPU on the course's 2-core machine, 37-72 s of wall time while other jobs ran; about
+    15 s at the sweep's bench speed of 256 ms/step): it stalls at the unigram loss (3.36 after 50
+    steps; pre-LN with residual init: 2.85).
     Switch to pre-LN, or add a warmup, and train again. More steps cost time in proportion.
     Drive it from code: `lab.norm.value = "pre"`, `lab.layers.value = 6`, `lab.warmup.value = 100`,
     then `run = lab.run()` (in this thread; Train runs it in another); `lab.runs` holds every record.
