@@ -53,3 +53,18 @@ def test_exercises_have_hidden_checked_solutions(path):
         assert solution["metadata"].get("jupyter", {}).get("source_hidden") is True
         assert any(check in source(solution) for check in ("assert ", "expect(", "expect_close(")), \
             "a solution checks its answer"
+
+
+BUILD_CHAPTERS = [p for p in NOTEBOOKS if "02" <= p.name[:2] <= "07"]
+
+
+@pytest.mark.parametrize("path", BUILD_CHAPTERS, ids=lambda p: p.stem)
+def test_has_a_build_exercise(path):
+    """Chapters 02 onwards ask the learner to write a piece of the model, not only to compute with it."""
+    all_cells = cells(path)
+    builds = [i for i, c in enumerate(all_cells)
+              if c["cell_type"] == "markdown" and source(c).lstrip().startswith("### Exercise")
+              and "(build)" in source(c).splitlines()[0]]
+    assert builds, "add a '### Exercise N (build): ...' exercise: the learner writes part of the model"
+    for i in builds:
+        assert is_attempt(all_cells[i + 1]), "a build exercise gives the learner a '# Your turn' cell first"
