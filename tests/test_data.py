@@ -1,4 +1,3 @@
-import bz2
 import hashlib
 import shutil
 import socket

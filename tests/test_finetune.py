@@ -224,7 +224,7 @@ def test_fine_tuning_is_fixed_by_its_seed_and_leaves_the_callers_rng_alone():
         assert torch.equal(torch.get_rng_state(), state)
         return result, torch.cat([p.detach().flatten() for p in clf.parameters()])
 
-    (a, wa), (b, wb), (c, wc) = run(0), run(0), run(1)
+    (a, wa), (b, wb), (_, wc) = run(0), run(0), run(1)
     assert a.history == b.history and torch.equal(wa, wb)
     assert not torch.equal(wa, wc)
     assert [r["step"] for r in a.history] == [4, 8, 12] and a.history[-1]["val_accuracy"] == a.accuracy
