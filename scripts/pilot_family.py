@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from gptedu import evaluation  # noqa: E402
 from gptedu.family import RECIPE, SIZES, load_checkpoint, model_from, train_size  # noqa: E402
-from gptedu.subtask_corpus import CorpusConfig, family_tokenizer  # noqa: E402
+from gptedu.subtask_corpus import family_tokenizer  # noqa: E402
 
 RESULTS = ROOT / "data" / "results" / "family_pilot.json"
 GATE_TASKS = ("insertion", "mapping")

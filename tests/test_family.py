@@ -3,7 +3,6 @@ training run of the smallest size on the generated corpus, and safe loading of m
 import dataclasses
 import json
 import math
-import random
 
 import pytest
 import torch
