@@ -46,12 +46,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def strip_notebook(path: Path) -> None:
-    """Drop outputs, execution counts and saved widget state, so only the live kernel fills them."""
+def strip_notebook(path: Path, keep: tuple[str, ...] = ()) -> None:
+    """Drop outputs, execution counts and saved widget state, so only the live kernel fills them.
+
+    With `keep`, also drop every code cell whose source contains none of those strings: Run All then
+    runs only an app and what it needs (nbval already runs every cell of every notebook).
+    """
     try:
         nb = json.loads(path.read_text(encoding="utf-8"))
     except ValueError:  # a notebook being saved right now: not one this run opens
         return
+    if keep:
+        nb["cells"] = [c for c in nb["cells"] if c["cell_type"] != "code"
+                       or any(k in "".join(c["source"]) for k in keep)]
+        missing = [k for k in keep if not any(k in "".join(c["source"]) for c in nb["cells"])]
+        if missing:
+            raise ValueError(f"{path.name}: no code cell contains {missing}; update the browser test's lab_cells")
     for cell in nb["cells"]:
         if cell["cell_type"] == "code":
             cell["outputs"], cell["execution_count"] = [], None
@@ -59,12 +69,14 @@ def strip_notebook(path: Path) -> None:
     path.write_text(json.dumps(nb, indent=1), encoding="utf-8")
 
 
-def copy_course(dest: Path, source: Path = ROOT / "notebooks") -> Path:
-    """dest/notebooks: stripped copies of notebooks/*.ipynb (and whatever else is there); dest/data -> data/."""
+def copy_course(dest: Path, source: Path = ROOT / "notebooks", keep: dict[str, tuple[str, ...]] | None = None) -> Path:
+    """dest/notebooks: stripped copies of notebooks/*.ipynb (and whatever else is there); dest/data -> data/.
+
+    keep: notebook name -> strings; such a notebook keeps only the code cells holding one of them."""
     notebooks = dest / "notebooks"
     shutil.copytree(source, notebooks, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     for nb in notebooks.glob("*.ipynb"):
-        strip_notebook(nb)
+        strip_notebook(nb, (keep or {}).get(nb.name, ()))
     (dest / "data").symlink_to(ROOT / "data", target_is_directory=True)
     return notebooks
 
@@ -94,9 +106,10 @@ def descendants(pid: int) -> list[tuple[int, str]]:
 
 
 class LabServer:
-    def __init__(self, workdir: Path, notebooks: Path = ROOT / "notebooks", start_timeout: float = 90.0):
+    def __init__(self, workdir: Path, notebooks: Path = ROOT / "notebooks", start_timeout: float = 90.0,
+                 keep: dict[str, tuple[str, ...]] | None = None):
         self.workdir = workdir
-        self.root_dir = copy_course(workdir / "course", notebooks)
+        self.root_dir = copy_course(workdir / "course", notebooks, keep)
         self.state = workdir / "jupyter"
         settings = self.state / "app-settings"
         settings.mkdir(parents=True)
