@@ -38,7 +38,7 @@ from .tokenizers import CharTokenizer
 
 FAMILY_DIR = Path(os.environ.get("GPTEDU_FAMILY", Path(__file__).resolve().parents[1] / "data" / "family"))
 HEAD_SIZE = 16
-BLOCK_SIZE = 512  # K = 16 lines of the longest task (random insertion, 7-letter words) + description fit
+BLOCK_SIZE = 256  # K = 8 lines of the longest task (random insertion, 7-letter words); K = 16 mapping lines
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,9 @@ class FamilySize:
 
 
 def _lr(n_params: float) -> float:
-    """Table 2.1's trend, smaller models higher: 2e-3 * (N / 1e5) ** -0.2, two significant digits."""
-    return float(f"{2e-3 * (n_params / 1e5) ** -0.2:.2g}")
+    """Table 2.1's trend, smaller models higher: 3e-3 * (N / 113k) ** -0.2, two significant digits
+    (3e-3 for 113k: the probe that first showed copying, data/results/family_probe.json "p4")."""
+    return float(f"{3e-3 * (n_params / 113_184) ** -0.2:.2g}")
 
 
 # name: (n_layer, n_embd); names are the non-embedding parameter counts, rounded
@@ -69,7 +70,8 @@ SIZES: dict[str, FamilySize] = {name: FamilySize(name, L, d, _lr(n)) for name, (
 class Recipe:
     """The training recipe every size shares (GPT-3: the same data and token budget for all)."""
     tokens: int = 8_000_000  # the token budget D, the same for every size
-    batch_size: int = 16  # sequences per step: 16 x 512 = 8,192 tokens
+    batch_size: int = 8  # sequences per step: 8 x 256 = 2,048 tokens (3,906 steps: copying appears
+    #                      after ~2,500 of them for 113k; batch 16 gave half the steps and too few)
     block_size: int = BLOCK_SIZE
     warmup_fraction: float = 0.05
     min_lr_fraction: float = 0.1  # cosine decays to 10% of the peak (as GPT-3)

@@ -202,15 +202,23 @@ def mapping_pairs(words: Sequence[str], n_words: int, n: int, rng: random.Random
 
 
 # ---------------------------------------------------------------- the generator
+MAPPING_WEIGHT = 5.0  # the mapping is the task only the context can answer: the copy signal
 @dataclass
 class CorpusConfig:
     """The knobs the pilot turns (Chan et al. 2022; Reddy 2023): how much task data, how bursty."""
-    task_fraction: float = 0.5  # share of characters in task episodes; the rest is training-play text
+    # The defaults are the family's corpus: the probe "p4" (data/results/family_probe.json) that
+    # first showed in-context copying at 113k within the family's 8M tokens.
+    task_fraction: float = 0.8  # share of characters in task episodes; the rest is training-play text
     tasks: tuple[str, ...] = TASKS
-    task_weights: tuple[float, ...] | None = None  # None: equal
+    task_weights: tuple[float, ...] | None = None  # None: mapping 5, every other task 1 (mapping: half)
     description_prob: float = 0.5  # an episode opens with its task's one-line description
-    examples: tuple[int, int] = (4, 24)  # lines per episode, uniform in [lo, hi]
-    mapping_words: tuple[int, int] = (2, 6)  # distinct words in one mapping episode
+    examples: tuple[int, int] = (8, 32)  # lines per episode, uniform in [lo, hi]
+    mapping_words: tuple[int, int] = (2, 5)  # distinct words in one mapping episode
+
+    def weights(self) -> list[float]:
+        if self.task_weights is not None:
+            return list(self.task_weights)
+        return [MAPPING_WEIGHT if t == "mapping" else 1.0 for t in self.tasks]
     text_chars: tuple[int, int] = (200, 1200)  # length of a natural-text chunk
 
     def validate(self) -> None:
@@ -245,7 +253,7 @@ class SubtaskCorpus:
 
     def episode(self, rng: random.Random) -> str:
         cfg = self.config
-        task = rng.choices(cfg.tasks, weights=cfg.task_weights)[0]
+        task = rng.choices(cfg.tasks, weights=cfg.weights())[0]
         n = rng.randint(*cfg.examples)
         if task == "mapping":
             pairs = mapping_pairs(self.words, rng.randint(*cfg.mapping_words), n, rng)

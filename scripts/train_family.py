@@ -4,6 +4,7 @@ One command for the whole family, one stage per size (each can finish and be com
 
     python scripts/train_family.py                     # all sizes, smallest first; resumable
     python scripts/train_family.py --sizes 13k 38k     # some sizes only
+    python scripts/train_family.py --sizes 389k --threads 1 &   # sizes in parallel, one core each
     GPTEDU_DEVICE=cuda python scripts/train_family.py  # the same run on a GPU (gptedu.device picks)
 
 Per size it writes data/family/<name>.pt (fp16 weights; loading upcasts) and <name>.json (the
@@ -23,6 +24,11 @@ import time
 from pathlib import Path
 
 import torch
+
+try:
+    import fcntl  # POSIX: a lock for the manifest when sizes train in parallel
+except ImportError:  # Windows: train one process at a time
+    fcntl = None
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -71,12 +77,15 @@ def main(argv=None) -> None:
                  "n_params_nonembedding": log["n_params_nonembedding"], "tokens": log["points"][-1]["tokens"],
                  "val_loss": log["points"][-1]["val_loss"], "seconds": log["seconds"],
                  "device": log["device"], "torch_threads": log["torch_threads"], "command": command}
-        shipped = manifest(out)
-        shipped[name] = entry
-        shipped = {k: shipped[k] for k in SIZES if k in shipped}  # smallest first
-        tmp = out / "manifest.json.tmp"
-        tmp.write_text(json.dumps(shipped, indent=1) + "\n")
-        os.replace(tmp, out / "manifest.json")
+        with open(out / ".manifest.lock", "w") as lock:  # sizes may train in parallel processes
+            if fcntl is not None:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+            shipped = manifest(out)
+            shipped[name] = entry
+            shipped = {k: shipped[k] for k in SIZES if k in shipped}  # smallest first
+            tmp = out / "manifest.json.tmp"
+            tmp.write_text(json.dumps(shipped, indent=1) + "\n")
+            os.replace(tmp, out / "manifest.json")
         print(f"{name}: val loss {entry['val_loss']:.4f} after {entry['tokens']:,} tokens, "
               f"{log['seconds']:.0f}s; sha256 {entry['sha256']}", flush=True)
 

@@ -32,13 +32,24 @@ def test_sizes_span_two_decades_shaped_like_table_2_1():
     assert lrs == sorted(lrs, reverse=True) and lrs[0] > lrs[-1]  # smaller models higher
 
 
-def test_context_holds_sixteen_examples_of_the_longest_task():
+def _longest_prompt(k: int, description: bool) -> int:
+    """Characters of a K-shot prompt with the answer and its newline, for the longest lines a task can have."""
     word = "x" * MAX_LEN
     longest_source = "x" + "!x" * (MAX_LEN - 1)  # random insertion of a 7-letter word
-    prompt = render_prompt("anagram2", [(longest_source, word)] * 16, longest_source, description=True)
+    prompt = render_prompt("insertion", [(longest_source, word)] * k, longest_source, description=description)
     longest_desc = max(DESCRIPTIONS.values(), key=len)
-    length = len(longest_desc) + 1 + 16 * len(render_line(longest_source, word)) + len(longest_source) + 3
-    assert len(prompt) <= length and length + 1 + MAX_LEN + 1 <= RECIPE.block_size
+    bound = (len(longest_desc) + 1) * description + k * len(render_line(longest_source, word)) + len(longest_source) + 3
+    assert len(prompt) <= bound
+    return bound + 1 + MAX_LEN + 1
+
+
+def test_context_holds_eight_examples_of_the_longest_task_and_sixteen_mapping_lines():
+    """Evaluation crops a prompt from the left when it does not fit: at K = 8 that can happen only
+    with a description and seven-letter words throughout; at K = 16 insertion it always does."""
+    assert _longest_prompt(8, description=False) <= RECIPE.block_size < _longest_prompt(16, description=False)
+    label = "xxx"  # mapping lines: a 4-7 letter word and a three-letter label
+    mapping = render_prompt("mapping", [("x" * MAX_LEN, label)] * 16, "x" * MAX_LEN, description=False)
+    assert len(mapping) + len(" " + label + "\n") <= RECIPE.block_size
 
 
 def test_recipe_logs_thirty_log_spaced_points_and_compute():
@@ -46,22 +57,22 @@ def test_recipe_logs_thirty_log_spaced_points_and_compute():
     assert len(steps) >= 30 and steps[0] == 0 and steps[-1] == RECIPE.steps
     assert steps == sorted(set(steps))
     c = compute(config_for(SIZES["13k"]), 1000)
-    assert c["C_6ND"] == 6 * 12_768 * 1000 and c["C_attention"] == 6 * 1 * 512 * 32 * 1000
+    assert c["C_6ND"] == 6 * 12_768 * 1000 and c["C_attention"] == 6 * 1 * 256 * 32 * 1000
     assert c["C_total"] == c["C_6ND"] + c["C_attention"]
 
 
 def test_train_the_smallest_size_end_to_end(tmp_path):
     """CI-sized: 4 steps of the 13k model on the generated corpus, then load it back as a member."""
-    recipe = dataclasses.replace(RECIPE, tokens=4 * 2 * 512, batch_size=2, log_points=3, eval_iters=1)
+    recipe = dataclasses.replace(RECIPE, tokens=4 * 2 * 256, batch_size=2, log_points=3, eval_iters=1)
     train = training_tokens(recipe, n_chars=60_000)
     val = validation_tokens()[:20_000]
     size = SIZES["13k"]
     log = train_size(size, recipe, tmp_path, progress=False, train_data=train, val_data=val,
                      state_dir=tmp_path / "state")
     assert log["done"] and [p["step"] for p in log["points"]] == [0, 1, 2, 4]
-    assert log["points"][-1]["tokens"] == 4 * 2 * 512 and log["n_params_nonembedding"] == 12_768
+    assert log["points"][-1]["tokens"] == 4 * 2 * 256 and log["n_params_nonembedding"] == 12_768
     assert log["points"][-1]["train_loss"] < log["points"][0]["train_loss"]
-    assert log["points"][-1]["C_6ND"] == 6 * 12_768 * 4096
+    assert log["points"][-1]["C_6ND"] == 6 * 12_768 * 2048
     saved = json.loads((tmp_path / "13k.json").read_text())
     assert saved["checkpoint_sha256"] == sha256_file(tmp_path / "13k.pt")
     # resuming a finished run trains nothing more
@@ -74,7 +85,7 @@ def test_train_the_smallest_size_end_to_end(tmp_path):
     model, tok = load_family("13k", folder=tmp_path)
     assert tok.chars == family_tokenizer().chars and not model.training
     assert all(p.dtype == torch.float32 for p in model.parameters())
-    x = val[:513].unsqueeze(0)
+    x = val[:257].unsqueeze(0)
     _, loss = model(x[:, :-1], x[:, 1:])
     # fp16 on disk: the loss of the full-precision weights is kept to 1e-3
     from gptedu.checkpoints import load_weights_into

@@ -66,12 +66,12 @@ def test_the_stream_is_seeded_and_mixed(stream):
             task += len(seg)
             lines = [line for line in seg.splitlines() if line]
             body = lines[1:] if lines[0] in DESCRIPTIONS.values() else lines
-            assert len(body) >= 4 and all(ARROW in line for line in body)
+            assert len(body) >= 8 and all(ARROW in line for line in body)
             head = lines[0] if lines[0] in DESCRIPTIONS.values() else None
             seen.add(head)
         else:
             text += len(seg)
-    assert 0.4 < task / (task + text) < 0.6  # task_fraction 0.5
+    assert 0.7 < task / (task + text) < 0.9  # task_fraction 0.8
     assert None in seen and len(seen) == len(TASKS) + 1  # every description, and episodes without one
 
 
