@@ -16,7 +16,8 @@ changes there depends on floating-point noise and would fail on some CI machine.
 
 Setup is idempotent: .venv is (re)installed only when requirements.txt changed, and rebuilt when
 its Python no longer runs (e.g. after a Python upgrade).
-Anything after `test` is passed to pytest, e.g. `python3 course.py test tests/test_model.py -x`.
+`test` alone runs every test file in parallel, one pytest-xdist worker per core (at most 4);
+anything after `test` is passed to pytest instead, e.g. `python3 course.py test tests/test_model.py -x`.
 Tests run offline: every Python process they start has the guard in tests/offline/ (GPTEDU_OFFLINE=1).
 """
 from __future__ import annotations
@@ -144,6 +145,14 @@ def run(cmd: list[str], offline: bool = False, extra_env: dict[str, str] | None 
     return subprocess.call(cmd, cwd=ROOT, env=env)
 
 
+def parallel_options() -> list[str]:
+    """The whole suite on every core (at most 4): each test file, and each notebook with its kernel,
+    stays in one pytest-xdist worker (--dist loadscope, as nbval needs); every worker and kernel
+    runs one torch thread (GPTEDU_THREADS), so the cores are shared, not oversubscribed."""
+    workers = min(4, os.cpu_count() or 1)
+    return ["-n", str(workers), "--dist", "loadscope"] if workers > 1 else []
+
+
 def running_as_root() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
 
@@ -200,7 +209,9 @@ def main(argv: list[str]) -> int:
     if command == "portability":
         return portability(argv[1:])
     if command == "test":
-        return run([str(venv_bin("python")), "-m", "pytest", *argv[1:]], offline=True)
+        options = argv[1:] or parallel_options()
+        one_thread = {"OMP_NUM_THREADS": "1"} if "-n" in options else {}  # scripts the tests start, too
+        return run([str(venv_bin("python")), "-m", "pytest", *options], offline=True, extra_env=one_thread)
     return run(jupyterlab_command(argv[1:]))
 
 
