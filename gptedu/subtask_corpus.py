@@ -203,6 +203,8 @@ def mapping_pairs(words: Sequence[str], n_words: int, n: int, rng: random.Random
 
 # ---------------------------------------------------------------- the generator
 MAPPING_WEIGHT = 5.0  # the mapping is the task only the context can answer: the copy signal
+
+
 @dataclass
 class CorpusConfig:
     """The knobs the pilot turns (Chan et al. 2022; Reddy 2023): how much task data, how bursty."""
@@ -214,12 +216,13 @@ class CorpusConfig:
     description_prob: float = 0.5  # an episode opens with its task's one-line description
     examples: tuple[int, int] = (8, 32)  # lines per episode, uniform in [lo, hi]
     mapping_words: tuple[int, int] = (2, 5)  # distinct words in one mapping episode
+    text_chars: tuple[int, int] = (200, 1200)  # length of a natural-text chunk
 
     def weights(self) -> list[float]:
+        """Each task's sampling weight: task_weights, or by default MAPPING_WEIGHT for the mapping, 1 for the rest."""
         if self.task_weights is not None:
             return list(self.task_weights)
         return [MAPPING_WEIGHT if t == "mapping" else 1.0 for t in self.tasks]
-    text_chars: tuple[int, int] = (200, 1200)  # length of a natural-text chunk
 
     def validate(self) -> None:
         if not 0.0 <= self.task_fraction <= 1.0:
