@@ -10,6 +10,7 @@ A key/value cache (gptedu.kv_cache) saves re-reading the context at every step w
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from numbers import Integral, Real
 
 import torch
@@ -89,7 +90,6 @@ def _check_args(model: torch.nn.Module, idx: torch.Tensor, max_new_tokens: int, 
                          f"this model's vocabulary 0..{vocab_size - 1}: encode it with the model's own tokenizer.")
 
 
-@torch.no_grad()
 def generate(model: torch.nn.Module, idx: torch.Tensor, max_new_tokens: int, *, temperature: float = 1.0,
              top_k: int | None = None, top_p: float | None = None, greedy: bool = False,
              generator: torch.Generator | None = None, use_cache: bool = True) -> torch.Tensor:
@@ -105,9 +105,30 @@ def generate(model: torch.nn.Module, idx: torch.Tensor, max_new_tokens: int, *, 
     position would shift, so from then on each step re-reads the last block_size tokens,
     as use_cache=False does at every step. Both give the same tokens.
     """
+    new = [next_id for next_id, _ in generate_steps(model, idx, max_new_tokens, temperature=temperature, top_k=top_k,
+                                                     top_p=top_p, greedy=greedy, generator=generator,
+                                                     use_cache=use_cache)]
+    return torch.cat([idx, *new], dim=1)
+
+
+def generate_steps(model: torch.nn.Module, idx: torch.Tensor, max_new_tokens: int, *, temperature: float = 1.0,
+                   top_k: int | None = None, top_p: float | None = None, greedy: bool = False,
+                   generator: torch.Generator | None = None, use_cache: bool = True
+                   ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """generate() one token at a time: yields (next_id (B, 1), logits (B, vocab)) per new token.
+
+    The logits are the model's raw prediction for that position (before temperature and
+    filtering), so a caller can show how likely the chosen token was and what else was in the
+    running: the prompt lab streams its output this way. Arguments as for generate().
+    """
     _check_args(model, idx, max_new_tokens, temperature, top_k, top_p, greedy)
     if not isinstance(use_cache, bool):
         raise ValueError(f"use_cache={use_cache!r} must be True or False.")
+    return _steps(model, idx, max_new_tokens, temperature, top_k, top_p, greedy, generator, use_cache)
+
+
+@torch.no_grad()
+def _steps(model, idx, max_new_tokens, temperature, top_k, top_p, greedy, generator, use_cache):
     block_size = model.config.block_size
     cache = KVCache(model.config.n_layer) if use_cache else None
     was_training = model.training
@@ -124,9 +145,9 @@ def generate(model: torch.nn.Module, idx: torch.Tensor, max_new_tokens: int, *, 
             else:
                 next_id = _sample(logits / temperature, top_k, top_p, generator)
             idx = torch.cat([idx, next_id], dim=1)
+            yield next_id, logits
     finally:
         model.train(was_training)
-    return idx
 
 
 def _sample(logits: torch.Tensor, top_k: int | None, top_p: float | None,

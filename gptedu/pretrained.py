@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -149,6 +150,19 @@ def _how_to_get(path: Path) -> str:
         f"openai-community/gpt2 into {folder}/ and call GPT.from_pretrained('{folder}') "
         "(openai-community/openai-gpt for GPT-1)."
     )
+
+
+COURSE_DIR = Path(__file__).resolve().parents[1]
+GPT2_DEFAULT_DIR = "weights/gpt2"  # where chapters 07 and 08 look for OpenAI's GPT-2 small, unless $GPTEDU_GPT2 says
+
+
+def local_gpt2_dir() -> Path | None:
+    """The folder of OpenAI's GPT-2 weights if the learner has them ($GPTEDU_GPT2 or weights/gpt2/), else None.
+
+    Nothing is downloaded: this only looks on disk (a relative $GPTEDU_GPT2 is read from the course folder).
+    """
+    folder = COURSE_DIR / os.environ.get("GPTEDU_GPT2", GPT2_DEFAULT_DIR)
+    return folder if any((folder / name).is_file() for name in WEIGHT_FILES) else None
 
 
 def load_state_dict(file: Path) -> dict[str, torch.Tensor]:

@@ -14,6 +14,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 FONT_PX = 20  # text in the apps: readable from the back of a classroom
+ERROR_COLOUR = "#b00020"  # an error in an app's status
 
 
 # An app built with nonsense arguments says so at once, naming the argument, instead of failing

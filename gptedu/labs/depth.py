@@ -52,7 +52,7 @@ from ..config import GPTConfig
 from ..data import DATA_DIR, get_batch
 from ..model import GPT
 from ..train import TrainConfig, Trainer, TrainingDiverged
-from .common import FONT_PX, check_positive_int, show_figure
+from .common import ERROR_COLOUR, FONT_PX, check_positive_int, show_figure
 
 SWEEP_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "depth_sweep.py"
 SHIPPED_SWEEP = DATA_DIR / "results" / "gpt2_depth_sweep.json"
@@ -63,7 +63,6 @@ MAX_LAYERS = 24
 MAX_STEPS = 250  # the shipped grid's run length
 RUN_COLOURS = ("#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f")
 GRID_COLOURS = {"post": "#f5a35c", "pre": "#7fb0dc"}
-ERROR_COLOUR = "#b00020"
 
 
 # ====================================================================== the sweep script, imported

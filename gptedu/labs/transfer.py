@@ -28,13 +28,12 @@ from matplotlib.figure import Figure
 
 from ..finetune import GPTClassifier, finetune, transfer
 from ..tasks import FINETUNE_TASKS, finetune_examples
-from .common import FONT_PX, check_model, check_positive_int, check_tokenizer, show_figure
+from .common import ERROR_COLOUR, FONT_PX, check_model, check_positive_int, check_tokenizer, show_figure
 
 GPT1_LAMBDA = 0.5  # GPT-1's weight on the auxiliary LM loss (section 3.2)
 NONE_X = -1.0  # where a run with nothing transferred (random init) sits: left of k=0, tick "none"
 SWEEP_COLOUR, NO_AUX_COLOUR, NO_PRETRAINING_COLOUR = "#1f77b4", "#ff7f0e", "#7f7f7f"
 LIVE_COLOURS = {"pretrained": "#d62728", "λ=0": NO_AUX_COLOUR, "random init": "#9467bd"}
-ERROR_COLOUR = "#b00020"
 LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3)  # the lab's choices, plus the lr it is given
 # The lab opens on a run that learns: all layers, OPENING_STEPS steps at OPENING_LR (k=6, seed 0 on the shipped
 # model: see chapter 06, which runs it). At the sweep's lr (3e-4) a short run stays at chance.
