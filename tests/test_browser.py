@@ -127,6 +127,20 @@ CHAPTERS = [
                 # 15-40 s (in a background thread: the kernel is idle while it trains)
                 Interaction("train", "button.gptedu-train", "click", ".gptedu-figure", timeout=600.0),
             )),
+    Chapter("08_gpt2_zero_shot.ipynb",  # only the lab's cells here (nbval runs every cell)
+            lab_cells=("gptedu.setup(", "prompt_lab("),
+            renders=(".gptedu-prompt-text textarea", ".gptedu-model select", ".gptedu-decoding .widget-toggle-button",
+                     "button.gptedu-generate", ".gptedu-position.widget-slider .noUi-handle",
+                     ".gptedu-figure img[src^='data:image/png;base64,']"),
+            interactions=(
+                # typing redraws the prompt and the chart of the candidates right after it
+                Interaction("type a prompt", ".gptedu-prompt-text textarea", "type", ".gptedu-figure",
+                            "JULIET.\nO Romeo, Romeo! wherefore art thou Romeo?\n"),
+                Interaction("pick greedy decoding", ".gptedu-decoding button:not(.mod-active)", "click", ".gptedu-status"),
+                Interaction("generate", "button.gptedu-generate", "click", ".gptedu-output"),
+                Interaction("move to another token", ".gptedu-position .noUi-handle", "nudge", ".gptedu-figure"),
+                Interaction("pick another model", ".gptedu-model select", "select", ".gptedu-figure", "family 113k"),
+            )),
 ]
 
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
