@@ -7,7 +7,7 @@ compute) off one family trained the same way. This module defines ours at laptop
               shaped like GPT-3 Table 2.1: a fixed head size (16), depth and width growing
               together, a learning rate that falls with size (Table 2.1's trend)
     RECIPE    what every size shares: the corpus (gptedu.subtask_corpus), the same token
-              budget, batch, context 512, AdamW, warmup + cosine, weight decay, seed
+              budget, batch, context 256, AdamW, warmup + cosine, weight decay, seed
 
     >>> model, tokenizer = load_family("113k")     # a shipped member, checked like any checkpoint
     >>> train_size(SIZES["13k"], RECIPE, "runs/family")   # how scripts/train_family.py makes one

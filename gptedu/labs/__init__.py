@@ -7,6 +7,8 @@
 - `depth.depth_lab()`: chapter 07. Post-LN or pre-LN, plain or 1/√(2N) residual init, at depth: train
   short runs (in the background, with Stop) and compare their loss curves over the shipped grid of
   scripts/depth_sweep.py, next to each stack's gradient norm per layer at initialisation.
+- `prompt.prompt_lab()`: chapter 08. A prompt, any family size (or GPT-1, or OpenAI's GPT-2 if on disk), greedy /
+  temperature / top-k / top-p; the continuation streams in coloured by probability, with the top candidates per token.
 - `liveplot.LiveLossPlot`: a Trainer callback that redraws the loss curve while a run trains.
 - `common`: the argument checks every app shares and `show_figure`, which puts a figure into a widget.
 
