@@ -90,3 +90,33 @@ def test_notebook_cell_without_weights_falls_back_to_the_mini_model(tmp_path, mo
     out = capsys.readouterr().out
     assert f"No GPT-2 weights in {tmp_path / 'empty'}/" in out
     assert namespace["nll"] > 8  # noise: near ln 50257 = 10.8
+
+
+# ---------------------------------------------------------------- chapter 08: decoding and the prompt lab on GPT-2
+NOTEBOOK_08 = NOTEBOOK.parent / "08_gpt2_zero_shot.ipynb"
+
+
+def test_chapter_08_runs_its_decoding_rules_on_gpt2_weights_from_GPTEDU_GPT2(tmp_path, monkeypatch, capsys):
+    import gptedu
+    from gptedu.generate import generate
+
+    hf_mini_gpt2(tmp_path / "gpt2")
+    monkeypatch.setenv("GPTEDU_GPT2", str(tmp_path / "gpt2"))
+    cells = json.loads(NOTEBOOK_08.read_text())["cells"]
+    (source,) = ["".join(c["source"]) for c in cells if c["cell_type"] == "code" and "local_gpt2_dir()" in "".join(c["source"])]
+    exec(compile(source, str(NOTEBOOK_08) + " (section 5)", "exec"),
+         {"gptedu": gptedu, "torch": torch, "generate": generate})
+    out = capsys.readouterr().out
+    assert out.count("--- ") == 3 and "The meaning of life is" in out
+
+
+def test_prompt_lab_offers_and_runs_gpt2_weights_from_GPTEDU_GPT2(tmp_path, monkeypatch):
+    from gptedu.labs.prompt import prompt_lab
+
+    hf_mini_gpt2(tmp_path / "gpt2")
+    monkeypatch.setenv("GPTEDU_GPT2", str(tmp_path / "gpt2"))
+    lab = prompt_lab("GPT-2 124M (OpenAI)", "Hello, my name is", max_new_tokens=6)
+    assert lab.error is None and lab.loaded()[0].config.vocab_size == 50257
+    gen = lab.generate()
+    assert lab.error is None and len(gen.ids) == 6
+    assert gen.prompt_ids == gpt2_encoding().encode("Hello, my name is")  # GPT-2's tokenizer, not characters
