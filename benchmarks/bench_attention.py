@@ -35,6 +35,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gptedu.attention import banded_causal_mask  # noqa: E402
 from gptedu.banded_attention import banded_attention  # noqa: E402
+from gptedu.session import torch_threads  # noqa: E402
 
 METHODS = ("dense causal", "masked band", "banded kernel")
 
@@ -134,12 +135,8 @@ def main(argv: list[str] | None = None) -> dict:
     args = p.parse_args(argv)
     if args.threads < 1 or args.threads > len(os.sched_getaffinity(0)):
         p.error(f"--threads {args.threads}: this process may use 1 to {len(os.sched_getaffinity(0))} CPUs")
-    threads_before = torch.get_num_threads()
-    torch.set_num_threads(args.threads)
-    try:
+    with torch_threads(args.threads):
         return _run(args)
-    finally:
-        torch.set_num_threads(threads_before)
 
 
 def _run(args) -> dict:

@@ -37,6 +37,7 @@ import torch  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gptedu.generate import generate  # noqa: E402
 from gptedu.model import GPT  # noqa: E402
+from gptedu.session import torch_threads  # noqa: E402
 
 LOGIT_TOL = 1e-4
 
@@ -92,12 +93,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args.prompt_tokens + args.new_tokens > args.block_size:
         p.error(f"--prompt-tokens + --new-tokens = {args.prompt_tokens + args.new_tokens} must fit in "
                 f"--block-size {args.block_size} (HF GPT-2 cannot go past its n_positions)")
-    threads_before = torch.get_num_threads()
-    torch.set_num_threads(args.threads)
-    try:
+    with torch_threads(args.threads):
         return _run(args)
-    finally:
-        torch.set_num_threads(threads_before)
 
 
 def _run(args) -> dict:

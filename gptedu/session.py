@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import random
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,3 +91,14 @@ def setup(seed: int = 0, threads: int | None = None, device: str | None = None) 
 
     matplotlib.rcParams.update(PLOT_STYLE)
     return Session(seed=seed, threads=threads, device=device)
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block on n torch threads, then put the previous count back (a benchmark's --threads)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

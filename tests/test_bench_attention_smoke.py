@@ -3,18 +3,13 @@
 Memory kept for backward is exact (saved-tensor hooks), so its growth is asserted: the masked
 dense band keeps a (T, T) matrix, the banded kernel only (T, 2w) tiles.
 """
-import importlib.util
 import json
-from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_attention.py"
+from tests.scripts import load_script
 
 
 def _load_bench():
-    spec = importlib.util.spec_from_file_location("bench_attention", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/bench_attention.py")
 
 
 def test_bench_attention_smoke(tmp_path, capsys):

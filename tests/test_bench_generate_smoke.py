@@ -3,20 +3,15 @@
 Times are never asserted (machine and load); the tokens are: greedy generation with the
 KV cache must equal gptedu's uncached generation, and HF's on the same weights.
 """
-import importlib.util
-from pathlib import Path
-
 import pytest
+
+from tests.scripts import load_script
 
 pytest.importorskip("transformers")
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_generate.py"
-
 
 def test_bench_generate_smoke(capsys):
-    spec = importlib.util.spec_from_file_location("bench_generate", SCRIPT)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_script("benchmarks/bench_generate.py")
     result = bench.main(["--n-layer", "2", "--n-embd", "32", "--n-head", "2", "--vocab-size", "300",
                          "--block-size", "64", "--prompt-tokens", "8", "--new-tokens", "40", "--reps", "1",
                          "--threads", "1"])

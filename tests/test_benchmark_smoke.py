@@ -3,24 +3,19 @@
 Timings are never asserted (they depend on the machine and its load); only that the
 script runs end to end, keeps the two models identical, and reports every number.
 """
-import importlib.util
 import json
 import math
-from pathlib import Path
 
 import pytest
 import torch
 
 pytest.importorskip("transformers")
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_train.py"
+from tests.scripts import load_script  # noqa: E402
 
 
 def _load_bench():
-    spec = importlib.util.spec_from_file_location("bench_train", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/bench_train.py")
 
 
 def test_bench_train_smoke(tmp_path, capsys):

@@ -3,21 +3,18 @@
 course.py is a script, not part of the package: it is loaded from the repo root with importlib.
 No test here creates a virtual environment, runs pip or starts JupyterLab.
 """
-import importlib.util
 import os
 import subprocess
 from pathlib import Path
 
 import pytest
+from tests.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def load_course():
-    spec = importlib.util.spec_from_file_location("course_under_test", ROOT / "course.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("course.py", "course_under_test")
 
 
 @pytest.fixture

@@ -1,22 +1,17 @@
 """scripts/depth_sweep.py on tiny configs: rows, flags, summary and resume (CI-sized, a few seconds)."""
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
 
 import pytest
+from tests.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def sweep():
-    spec = importlib.util.spec_from_file_location("depth_sweep", ROOT / "scripts" / "depth_sweep.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclass needs its module registered
-    spec.loader.exec_module(module)
-    return module
+    return load_script("scripts/depth_sweep.py", register=True)  # its dataclass needs its module registered
 
 
 def tiny(sweep, **kw):

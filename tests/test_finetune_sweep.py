@@ -1,20 +1,17 @@
 """scripts/finetune_sweep.py on a tiny config: the results file has what chapter 06 reads."""
-import importlib.util
 import json
 import statistics
 from pathlib import Path
 
 import pytest
+from tests.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def sweep():
-    spec = importlib.util.spec_from_file_location("finetune_sweep", ROOT / "scripts" / "finetune_sweep.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("scripts/finetune_sweep.py")
 
 
 TINY = ["--ks", "0", "--seeds", "0", "1", "--n-train", "8", "--n-test", "6", "--steps", "2", "--batch-size", "4"]

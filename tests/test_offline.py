@@ -6,7 +6,6 @@ No test here can send anything even if the guard were broken: the probes check f
 tripwires that only record, and only then try non-local addresses. A broken guard shows up as a
 recorded call or a missing "blocked", never as traffic.
 """
-import importlib.util
 import json
 import os
 import socket
@@ -19,6 +18,7 @@ import pytest
 
 import gptedu_offline as guard
 from tests.conftest import NetworkBlocked
+from tests.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 OFFLINE_DIR = ROOT / "tests" / "offline"
@@ -155,9 +155,7 @@ def test_a_fresh_python_with_the_test_environment_is_guarded():
 
 
 def test_course_py_test_environment_alone_turns_the_guard_on():
-    spec = importlib.util.spec_from_file_location("course_for_offline_test", ROOT / "course.py")
-    course = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(course)
+    course = load_script("course.py", "course_for_offline_test")
     clean = without_guard(os.environ)
     assert run_probe(clean) == {"installed": False}  # learners' own runs: untouched
     assert run_probe(course.offline_env(clean)) == GUARDED

@@ -3,7 +3,6 @@
 The lab runs on a tiny 2-layer model with the shipped 84-character tokenizer (so sentiment keeps
 enough reviews), a few dozen examples and 3 steps: seconds, not minutes.
 """
-import importlib.util
 import json
 import os
 from pathlib import Path
@@ -20,6 +19,7 @@ from gptedu.config import GPTConfig
 from gptedu.model import GPT
 from gptedu.tasks import FINETUNE_TASKS, finetune_examples
 from gptedu.labs.transfer import NONE_X, OPENING_LR, OPENING_STEPS, transfer_figure, transfer_lab
+from tests.scripts import load_script
 
 torch.set_num_threads(int(os.environ.get("GPTEDU_THREADS", "1")))  # as the course runs
 
@@ -40,10 +40,7 @@ def gpt(tok):
 
 
 def _script_summarise():
-    spec = importlib.util.spec_from_file_location("finetune_sweep", ROOT / "scripts" / "finetune_sweep.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.summarise
+    return load_script("scripts/finetune_sweep.py").summarise
 
 
 ACCURACIES = {"k=0": [0.50, 0.54], "k=1": [0.56, 0.58], "k=2": [0.60, 0.66],
