@@ -141,6 +141,19 @@ CHAPTERS = [
                 Interaction("move to another token", ".gptedu-position .noUi-handle", "nudge", ".gptedu-figure"),
                 Interaction("pick another model", ".gptedu-model select", "select", ".gptedu-figure", "family 113k"),
             )),
+    Chapter("11_scaling.ipynb",  # only the lab's cells here (nbval runs every cell): the lab reads the shipped logs
+            lab_cells=("gptedu.setup(", "scaling_lab("),
+            renders=(".gptedu-run-38k input[type=checkbox]", ".gptedu-form .widget-toggle-button",
+                     ".gptedu-limit select", "button.gptedu-reveal",
+                     ".gptedu-figure img[src^='data:image/png;base64,']"),
+            interactions=(
+                # each refits (a 200-resample bootstrap) and redraws; the prediction in the status moves
+                Interaction("fit without c", ".gptedu-form button:not(.mod-active)", "click", ".gptedu-figure"),
+                # (on the 13k run alone the fit with c picks c = 0: the form would change nothing, so it goes first)
+                Interaction("untick the 38k run", ".gptedu-run-38k input[type=checkbox]", "click", ".gptedu-status"),
+                Interaction("compute limit 1/10", ".gptedu-limit select", "select", ".gptedu-status", "1/10"),
+                Interaction("reveal", "button.gptedu-reveal", "click", ".gptedu-status"),
+            )),
 ]
 
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
