@@ -56,7 +56,7 @@ N_CHOICES = (20, 50, 100, 200)
 MAX_ANSWER = 12  # greedy answer: at most this many characters before the newline
 ROLE_COLOURS = {"description": "#6a3d9a", "demo": "#1f5fa8", "query": "#b35900", "answer": "#1a7f37",
                 "cropped": "#9a9a9a"}
-SIZE_COLOURS = {"13k": "#c6dbef", "38k": "#9ecae1", "113k": "#6baed6", "389k": "#2171b5", "1.4m": "#08306b"}
+SIZE_COLOURS = {"13k": "#b5d629", "38k": "#2fb47c", "113k": "#21918c", "389k": "#3b528b", "1.4m": "#440154"}  # viridis, as in chapter 10
 
 
 # ====================================================================== one example
