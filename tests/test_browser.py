@@ -154,6 +154,17 @@ CHAPTERS = [
                 Interaction("compute limit 1/10", ".gptedu-limit select", "select", ".gptedu-status", "1/10"),
                 Interaction("reveal", "button.gptedu-reveal", "click", ".gptedu-status"),
             )),
+    Chapter("10_gpt3_in_context_learning.ipynb",  # only the lab's cells: nbval runs the whole notebook
+            lab_cells=("gptedu.setup(", "fewshot_lab("),
+            renders=("button.gptedu-score", ".gptedu-k.widget-slider .noUi-handle", ".gptedu-size select",
+                     ".gptedu-task select", ".gptedu-description input[type=checkbox]", ".gptedu-prompt pre",
+                     ".gptedu-figure img[src^='data:image/png;base64,']"),
+            interactions=(
+                Interaction("move the K slider", ".gptedu-k .noUi-handle", "nudge", ".gptedu-prompt"),
+                Interaction("pick another model", ".gptedu-size select", "select", ".gptedu-answer", "1.4m"),
+                # 50 held-out queries on the 1.4m model: a few seconds
+                Interaction("score", "button.gptedu-score", "click", ".gptedu-figure", timeout=120.0),
+            )),
 ]
 
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
