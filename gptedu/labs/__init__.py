@@ -9,6 +9,8 @@
   scripts/depth_sweep.py, next to each stack's gradient norm per layer at initialisation.
 - `prompt.prompt_lab()`: chapter 08. A prompt, any family size (or GPT-1, or OpenAI's GPT-2 if on disk), greedy /
   temperature / top-k / top-p; the continuation streams in coloured by probability, with the top candidates per token.
+- `fewshot.fewshot_lab(task, k, size)`: chapter 10. Pick a task, K, a family size, a seed and the description; see
+  the coloured prompt, the model's answer and candidate probabilities; Score N held-out queries onto GPT-3 Fig. 1.2.
 - `scaling.scaling_lab()`: chapter 11. Tick which family runs enter a power-law fit, with or without the irreducible
   term, under a compute limit; see the held-out run's predicted loss with its interval; Reveal shows what it reached.
 - `liveplot.LiveLossPlot`: a Trainer callback that redraws the loss curve while a run trains.
