@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """What the band loses: all-dense vs GPT-3's alternating vs all-banded attention (issue 15, item 5).
 
-    python scripts/band_ablation.py --resume                 # the shipped runs (3 patterns x 2 seeds)
+    python scripts/band_ablation.py --resume                 # 3 patterns x 2 seeds (seed 0 is shipped)
     python scripts/band_ablation.py --steps 40 --out /tmp/quick.json   # a quick try
 
 Three models of one small shape (4 layers x 64 wide, 4 heads, context 256, band w = 32)
@@ -9,7 +9,7 @@ differ only in `attention_pattern`; they train on the same batches, in the same 
 the same number of tokens (gptedu.train's AdamW and warmup + cosine schedule, seeded).
 
 The training stream is Shakespeare's pretraining works (characters), where half of the rows
-carry a *repeated span*: 20 random letters, then the same 20 letters again d positions later,
+carry a *repeated span*: 20 random capital letters, then the same 20 letters again d positions later,
 d drawn uniformly from every distance that fits the row. Copying a span from far back is
 then worth learning, and the architecture decides how far back a model can look: an
 all-banded stack of L layers reaches at most L·(w-1) = 124 positions back, while a dense or
@@ -17,6 +17,8 @@ an alternating stack reaches the whole context.
 
 Measured after training:
 - validation loss on the held-out plays (natural text, no inserted spans);
+- during training, the copy probe on TRACK_ROWS rows every steps/TRACK_POINTS steps (when copying
+  switches on), and the first FIRST_LOSSES training losses (a notebook reruns them live);
 - the copy probe: fixed held-out rows with a fresh random span repeated at distance d, for d
   inside one band (16), beyond one band but within the all-banded reach (64, 100) and beyond
   it (160, 200). Per d: the mean loss on the repeat's letters 2..20 (the first letter of the
@@ -55,20 +57,28 @@ PATTERNS = ("dense", "alternating", "banded")
 SHAPE = dict(n_layer=4, n_embd=64, n_head=4, block_size=256)
 WINDOW = 32
 SPAN = 20
+# Capitals: rare in the text (about 1 character in 30), so a span's letters are easier to find again than lowercase
+# ones, which are everywhere in the text around them. Lowercase spans (the json's pilot_lowercase: dense, 1,200 steps)
+# taught no copying; with capitals a 16-row probe saw +0.3 nats at d = 64 after 125-200 steps in dense pilots, but
+# in the shipped 1,500-step runs no pattern copied at the end either (see the json and chapter 09).
+LETTERS = string.ascii_uppercase
 REPEAT_FRACTION = 0.5
 PROBE_DISTANCES = (16, 64, 100, 160, 200)
 PROBE_ROWS = 64
 EVAL_BATCHES = 8
+TRACK_POINTS = 12  # the copy probe during training, on TRACK_ROWS rows per distance
+TRACK_ROWS = 16
+FIRST_LOSSES = 10
 
 
 def load_data() -> dict:
     train_text = load_shakespeare(pretraining_plays())
     val_text = load_shakespeare(list(HELD_OUT_PLAYS))
     tok = CharTokenizer.from_text(train_text + val_text)
-    letters = torch.tensor(tok.encode(string.ascii_lowercase), dtype=torch.long)
+    letters = torch.tensor(tok.encode(LETTERS), dtype=torch.long)
     return dict(train=torch.tensor(tok.encode(train_text), dtype=torch.long),
                 val=torch.tensor(tok.encode(val_text), dtype=torch.long),
-                vocab_size=tok.vocab_size, letters=letters)
+                vocab_size=tok.vocab_size, letters=letters, tokenizer=tok)
 
 
 def windows(data: torch.Tensor, n: int, T: int, gen: torch.Generator) -> torch.Tensor:
@@ -119,13 +129,13 @@ def val_loss(model: GPT, data: dict) -> float:
 
 
 @torch.no_grad()
-def copy_probe(model: GPT, data: dict) -> dict[str, dict]:
+def copy_probe(model: GPT, data: dict, n_rows: int | None = None) -> dict[str, dict]:
     """Per distance: mean loss on the repeat's letters 2..SPAN vs on the same letters first time."""
     T = model.config.block_size
     out = {}
     for d in PROBE_DISTANCES:
         gen = torch.Generator().manual_seed(4321 + d)
-        rows = windows(data["val"], PROBE_ROWS, T, gen)
+        rows = windows(data["val"], n_rows or PROBE_ROWS, T, gen)
         start = T - SPAN - d  # the repeat ends at the window's last position
         for row in rows:
             insert_repeat(row, data["letters"], d, start, gen)
@@ -137,41 +147,61 @@ def copy_probe(model: GPT, data: dict) -> dict[str, dict]:
     return out
 
 
-def train_one(pattern: str, seed: int, steps: int, batch: int, lr: float, data: dict) -> dict:
+def start_run(pattern: str, seed: int, steps: int, batch: int, lr: float, data: dict) -> dict:
+    """A fresh model, its optimizer and schedule, and the batch generator (the same batches for every pattern)."""
     model = make_model(pattern, data["vocab_size"], seed)
     cfg = TrainConfig(max_iters=steps, batch_size=batch, learning_rate=lr, min_lr=lr / 10,
                       warmup_iters=min(100, steps // 10), lr_decay_iters=steps, grad_clip=1.0,
                       weight_decay=0.1, progress=False)
-    optimizer = make_optimizer(model, cfg)
-    gen = torch.Generator().manual_seed(seed)  # the same batches for every pattern
-    curve, started = [], time.time()
+    return dict(model=model, cfg=cfg, optimizer=make_optimizer(model, cfg), gen=torch.Generator().manual_seed(seed))
+
+
+def train_step(run: dict, step: int, data: dict) -> float:
+    """One optimizer step of `run` (from start_run) on the next batch; returns its training loss."""
+    model, cfg, optimizer = run["model"], run["cfg"], run["optimizer"]
     model.train()
+    for group in optimizer.param_groups:
+        group["lr"] = lr_at(step, cfg)
+    x, y = train_batch(data, cfg.batch_size, model.config.block_size, run["gen"])
+    loss = token_losses(model, x, y).mean()
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+    optimizer.step()
+    return loss.item()
+
+
+def train_one(pattern: str, seed: int, steps: int, batch: int, lr: float, data: dict) -> dict:
+    run = start_run(pattern, seed, steps, batch, lr, data)
+    model = run["model"]
+    curve, started = [], time.time()
+    track_every = max(1, steps // TRACK_POINTS)
+    copy_curve = []  # when copying switches on: the copy probe (TRACK_ROWS rows) every track_every steps
     for step in tqdm(range(steps), desc=f"{pattern} seed {seed}", unit="step"):
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, cfg)
-        x, y = train_batch(data, batch, model.config.block_size, gen)
-        loss = token_losses(model, x, y).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        if not math.isfinite(loss.item()):
-            raise FloatingPointError(f"{pattern} seed {seed}: loss {loss.item()} at step {step}")
-        curve.append(loss.item())
+        if step % track_every == 0:
+            model.eval()
+            copy_curve.append(dict(step=step, saved={d: c["saved"] for d, c in
+                                                     copy_probe(model, data, TRACK_ROWS).items()}))
+        loss = train_step(run, step, data)
+        if not math.isfinite(loss):
+            raise FloatingPointError(f"{pattern} seed {seed}: loss {loss} at step {step}")
+        curve.append(loss)
     model.eval()
+    copy_curve.append(dict(step=steps, saved={d: c["saved"] for d, c in copy_probe(model, data, TRACK_ROWS).items()}))
     every = max(1, steps // 25)
     return dict(pattern=pattern, seed=seed, steps=steps, batch=batch, lr=lr, window=WINDOW, **SHAPE,
                 tokens=steps * batch * model.config.block_size,
                 params=sum(p.numel() for p in model.parameters()),
                 train_curve=[round(sum(curve[i:i + every]) / len(curve[i:i + every]), 4)
                              for i in range(0, steps, every)],
-                val_loss=round(val_loss(model, data), 4), copy=copy_probe(model, data),
+                first_losses=[round(v, 4) for v in curve[:FIRST_LOSSES]],  # per step, for a live recheck
+                val_loss=round(val_loss(model, data), 4), copy=copy_probe(model, data), copy_curve=copy_curve,
                 seconds=round(time.time() - started, 1))
 
 
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--steps", type=int, default=1200)
+    p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
@@ -185,8 +215,11 @@ def main(argv: list[str] | None = None) -> dict:
     runs = result.get("runs", [])
     done = {(r["pattern"], r["seed"], r["steps"]) for r in runs}
     data = load_data()
-    result.update(command="python scripts/band_ablation.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-                  span=SPAN, repeat_fraction=REPEAT_FRACTION, probe_distances=list(PROBE_DISTANCES),
+    command = "python scripts/band_ablation.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    settings = result.setdefault("settings", {})
+    settings["commands"] = settings.get("commands", []) + [command]  # one per invocation (--resume adds seeds)
+    settings.update(steps=args.steps, batch=args.batch, lr=args.lr, window=WINDOW, **SHAPE, threads=args.threads)
+    result.update(command=command, span=SPAN, repeat_fraction=REPEAT_FRACTION, probe_distances=list(PROBE_DISTANCES),
                   all_banded_reach=SHAPE["n_layer"] * (WINDOW - 1),
                   machine=f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
                           f"{args.threads} threads")
@@ -196,6 +229,7 @@ def main(argv: list[str] | None = None) -> dict:
                 continue
             runs.append(train_one(pattern, seed, args.steps, args.batch, args.lr, data))
             result["runs"] = runs
+            settings["seconds"] = round(sum(r["seconds"] for r in runs), 1)  # all runs, training + probes
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(result, indent=1) + "\n")
             r = runs[-1]

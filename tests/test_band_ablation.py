@@ -37,6 +37,7 @@ def test_one_tiny_run_reports_val_loss_and_the_copy_probe(monkeypatch):
     ab = _load()
     monkeypatch.setattr(ab, "PROBE_ROWS", 2)
     monkeypatch.setattr(ab, "EVAL_BATCHES", 1)
+    monkeypatch.setattr(ab, "TRACK_ROWS", 2)
     data = dict(train=torch.randint(0, 30, (5000,)), val=torch.randint(0, 30, (5000,)), vocab_size=30,
                 letters=torch.arange(4, 30))
     for pattern in ab.PATTERNS:
@@ -44,3 +45,5 @@ def test_one_tiny_run_reports_val_loss_and_the_copy_probe(monkeypatch):
         assert run["pattern"] == pattern and run["tokens"] == 2 * 2 * 256
         assert set(run["copy"]) == {str(d) for d in ab.PROBE_DISTANCES}
         assert 2.0 < run["val_loss"] < 5.0  # about ln(30) = 3.4 untrained
+        assert len(run["first_losses"]) == 2 and [c["step"] for c in run["copy_curve"]] == [0, 1, 2]
+        assert set(run["copy_curve"][-1]["saved"]) == set(run["copy"])
