@@ -5,7 +5,6 @@ those statements (so a rerun that changes them fails here, not silently in the t
 quoted benchmark numbers against README.md.
 """
 import json
-import re
 from pathlib import Path
 
 import pytest
