@@ -165,6 +165,15 @@ CHAPTERS = [
                 # 50 held-out queries on the 1.4m model: a few seconds
                 Interaction("score", "button.gptedu-score", "click", ".gptedu-figure", timeout=120.0),
             )),
+    Chapter("09_gpt3_sparse_attention.ipynb",  # a live benchmark and training steps: only the explorer's cells here
+            lab_cells=("gptedu.setup(", "chars = ablation.load_data()", "attention_explorer("),
+            renders=(".gptedu-prompt input", ".gptedu-layer.widget-slider .noUi-handle", ".gptedu-head select",
+                     ".gptedu-figure img[src^='data:image/png;base64,']"),
+            interactions=(
+                # opens on banded layer 1: one step right is dense layer 2, the band's dashed edges go
+                Interaction("move the layer slider", ".gptedu-layer .noUi-handle", "nudge", ".gptedu-figure"),
+                Interaction("pick another head", ".gptedu-head select", "select", ".gptedu-figure"),
+            )),
 ]
 
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
