@@ -88,16 +88,16 @@ def test_the_notebook_quotes_the_readme_benchmark():
 
 
 def test_what_the_notebook_says_the_runs_show(results):
-    """Chapter 09, section 6: no pattern learned to copy, so the probe cannot separate them; val losses close."""
+    """Chapter 09, section 6: no pattern learned to copy, so the probe cannot separate them; all-banded best val loss."""
     far = [d for d in results["probe_distances"] if d >= 64]
     for pattern in PATTERNS:
         assert max(abs(saved(results, pattern, d)) for d in far) < 0.1, pattern  # a copier saves ~3 nats
-        assert -0.5 < saved(results, pattern, 16) < -0.3, pattern  # overlapping spans: the repeat is harder
+        assert -0.6 < saved(results, pattern, 16) < -0.2, pattern  # overlapping spans: the repeat is harder
         peak = max(c["saved"]["160"] for r in results["runs"] if r["pattern"] == pattern for c in r["copy_curve"])
-        assert peak < 0.1, pattern
-    dense = mean(results, "dense", lambda r: r["val_loss"])
-    for pattern in ("alternating", "banded"):
-        assert abs(mean(results, pattern, lambda r: r["val_loss"]) - dense) < 0.05, pattern
+        assert peak < 0.15, pattern  # 16 rows per distance: +-0.1 is noise
+    val = {(r["pattern"], r["seed"]): r["val_loss"] for r in results["runs"]}
+    for seed in {r["seed"] for r in results["runs"]}:
+        assert val["banded", seed] < val["dense", seed] < val["alternating", seed] < val["dense", seed] + 0.05
     assert max(abs(c["saved"]) for c in results["pilot_lowercase"]["copy"].values()) < 0.1
     text = "".join("".join(c["source"]) for c in json.loads(NOTEBOOK.read_text())["cells"] if c["cell_type"] == "markdown")
     assert "no model learned to copy" in text and "is **not** shown here" in text
