@@ -94,6 +94,20 @@ def forkserver() -> mp.context.BaseContext:
     return ctx
 
 
+def join_or_fail(child, what: str, timeout: float = 60.0) -> None:
+    """child.join(), but a child that outlives its signal fails the test instead of hanging the suite.
+
+    Seen once in CI (2026-12-03): a save loop that a SIGINT did not stop, still saving 10 minutes later
+    (a second SIGINT did not stop it either). Not reproduced in 60 tries since; this makes it a failure
+    with a message, and the child is killed.
+    """
+    child.join(timeout)
+    if child.is_alive():
+        child.kill()
+        child.join()
+        pytest.fail(f"{what}: the child was still running {timeout:.0f} s after its signal (killed now).")
+
+
 def wait_until(condition, what: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -138,7 +152,7 @@ def test_killed_saves_never_break_the_checkpoint(tmp_path):
         wait_until(lambda: saves.value >= 1 or not child.is_alive(), "the child saves")
         time.sleep(rng.uniform(0, 0.04))  # a save takes a few milliseconds: kill at a random point in one
         os.kill(child.pid, signals[i % 2])
-        child.join()
+        join_or_fail(child, f"kill {i} ({signals[i % 2].name})")
         check_is_a_state(path)
         if signals[i % 2] == signal.SIGKILL:
             left_temp += bool(temp_files(tmp_path))
@@ -168,7 +182,7 @@ def test_two_savers_at_once_never_make_a_reader_fail(tmp_path):
     finally:
         for writer in writers:
             writer.kill()
-            writer.join()
+            join_or_fail(writer, "a saver after SIGKILL")
     assert reads >= 40 and seen == {1, 2}, (reads, seen, [c.value for c in counts])
     save_state(path, 1)
     assert temp_files(tmp_path) == []
@@ -184,7 +198,7 @@ def test_a_killed_training_run_resumes_from_its_checkpoint(tmp_path, sig):
         time.sleep(random.Random(sig).uniform(0, 0.05))
         os.kill(child.pid, sig)
     finally:
-        child.join()
+        join_or_fail(child, f"the training run after {sig.name}")
     done = load_checkpoint(path).step
     resumed = tiny_training(str(path), max_iters=done + 2, seed=99)  # another init: the checkpoint overwrites it
     resumed.fit(resume_from=path)
