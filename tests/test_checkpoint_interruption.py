@@ -58,8 +58,19 @@ def temp_files(folder: Path) -> list[str]:
 
 
 # ---------------------------------------------------------------- the child processes
+def as_a_learners_process() -> None:
+    """Ctrl-C raises KeyboardInterrupt here, as in a learner's Python.
+
+    A forkserver child inherits the SIGINT disposition the server started with; when the server is
+    started by a process that ignores SIGINT (a pytest-xdist worker did, after the browser test ran
+    in it), SIGINT is ignored in every child, and a child waiting for its Ctrl-C runs forever.
+    """
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def save_forever(path: str, saves, states: tuple[int, ...]) -> None:
     """Save the given states in turn until killed; `saves` counts the completed saves."""
+    as_a_learners_process()
     models = {state: small(state) for state in states}
     try:
         for i in range(10**9):
@@ -81,6 +92,7 @@ def tiny_training(path: str | None, max_iters: int, seed: int = 0) -> Trainer:
 
 def train_forever(path: str) -> None:
     """Train with a checkpoint after every step until killed."""
+    as_a_learners_process()
     try:
         tiny_training(path, max_iters=10**6).fit()
     except KeyboardInterrupt:
@@ -97,9 +109,8 @@ def forkserver() -> mp.context.BaseContext:
 def join_or_fail(child, what: str, timeout: float = 60.0) -> None:
     """child.join(), but a child that outlives its signal fails the test instead of hanging the suite.
 
-    Seen once in CI (2026-12-03): a save loop that a SIGINT did not stop, still saving 10 minutes later
-    (a second SIGINT did not stop it either). Not reproduced in 60 tries since; this makes it a failure
-    with a message, and the child is killed.
+    Seen in a fresh-clone run (2026-12-03): children whose SIGINT was ignored (see as_a_learners_process)
+    kept saving for 10 minutes. Should it happen again for another reason, the test fails with a message.
     """
     child.join(timeout)
     if child.is_alive():
