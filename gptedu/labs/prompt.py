@@ -132,9 +132,8 @@ def check_prompt(prompt: str, tokenizer: Any, block_size: int) -> list[int]:
     return ids
 
 
-def top_candidates(logits: torch.Tensor, n: int = N_CANDIDATES) -> list[tuple[int, float]]:
-    """The n most likely next tokens [(id, probability), ...] from one position's logits (vocab,)."""
-    probs = F.softmax(logits.float(), dim=-1)
+def top_candidates(probs: torch.Tensor, n: int = N_CANDIDATES) -> list[tuple[int, float]]:
+    """The n most likely next tokens [(id, probability), ...] from one position's probabilities (vocab,)."""
     values, ids = torch.topk(probs, min(n, probs.numel()))
     return [(int(i), float(p)) for i, p in zip(ids, values)]
 
@@ -149,7 +148,7 @@ def candidates(model: torch.nn.Module, ids: list[int], n: int = N_CANDIDATES) ->
         logits, _ = model(torch.tensor([ids[-model.config.block_size:]], device=device))
     finally:
         model.train(was_training)
-    return top_candidates(logits[0, -1], n)
+    return top_candidates(F.softmax(logits[0, -1].float(), dim=-1), n)
 
 
 def stream(model: torch.nn.Module, ids: list[int], decoding: Decoding, max_new_tokens: int, seed: int = 0
@@ -162,7 +161,7 @@ def stream(model: torch.nn.Module, ids: list[int], decoding: Decoding, max_new_t
     for next_id, logits in generate_steps(model, idx, max_new_tokens, generator=generator, **decoding.kwargs()):
         token = int(next_id[0, 0])
         probs = F.softmax(logits[0].float(), dim=-1)
-        yield token, float(probs[token]), top_candidates(logits[0])
+        yield token, float(probs[token]), top_candidates(probs)
 
 
 def token_text(tokenizer: Any, token_id: int) -> str:
@@ -270,7 +269,8 @@ class PromptLab(widgets.VBox):
         name = self.model.value
         if name not in self._loaded:
             model, tokenizer = self.choices[name]()
-            check_model(model), check_tokenizer(tokenizer)
+            check_model(model)
+            check_tokenizer(tokenizer)
             self._loaded[name] = (model, tokenizer)
         return self._loaded[name]
 
@@ -299,7 +299,9 @@ class PromptLab(widgets.VBox):
             self.generation, self.error = gen, None
             self._show_status("generating ...")
             for i, (token, p, top) in enumerate(stream(model, ids, self.settings, self.length.value, self.seed.value)):
-                gen.ids.append(token), gen.probs.append(p), gen.top.append(top)
+                gen.ids.append(token)
+                gen.probs.append(p)
+                gen.top.append(top)
                 if (i + 1) % STREAM_EVERY == 0:
                     self.output.value = continuation_html(tokenizer, gen)
         except Exception as error:
