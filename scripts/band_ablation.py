@@ -1,29 +1,31 @@
 #!/usr/bin/env python3
 """What the band loses: all-dense vs GPT-3's alternating vs all-banded attention (issue 15, item 5).
 
-    python scripts/band_ablation.py --resume                 # 3 patterns x 2 seeds (seed 0 is shipped)
+    python scripts/band_ablation.py --resume --threads 1     # 3 patterns x 2 seeds, 3,000 steps (shipped)
+    python scripts/band_ablation.py --resume --threads 1 --longer --seeds 0 --patterns alternating --steps 6000
     python scripts/band_ablation.py --steps 40 --out /tmp/quick.json   # a quick try
 
 Three models of one small shape (4 layers x 64 wide, 4 heads, context 256, band w = 32)
 differ only in `attention_pattern`; they train on the same batches, in the same order, for
 the same number of tokens (gptedu.train's AdamW and warmup + cosine schedule, seeded).
 
-The training stream is Shakespeare's pretraining works (characters), where half of the rows
-carry a *repeated span*: 20 random capital letters, then the same 20 letters again d positions later,
-d drawn uniformly from every distance that fits the row. Copying a span from far back is
-then worth learning, and the architecture decides how far back a model can look: an
-all-banded stack of L layers reaches at most L·(w-1) = 124 positions back, while a dense or
-an alternating stack reaches the whole context.
+Training rows (characters, the family's tokenizer): half are mapping episodes, chapter 10's
+`word -> label` lines with fresh labels, where a label can only be known from an earlier line
+(the data that taught the family to copy); the other half are windows of the training plays
+with one fresh `word -> label` line written in twice, d positions apart, d anywhere that fits.
+Copying from far back is then worth learning, and the architecture decides how far back a
+model can look: an all-banded stack of L layers reaches at most L·(w-1) = 124 positions back,
+while a dense or an alternating stack reaches the whole context.
 
-Measured after training:
-- validation loss on the held-out plays (natural text, no inserted spans);
-- during training, the copy probe on TRACK_ROWS rows every steps/TRACK_POINTS steps (when copying
-  switches on), and the first FIRST_LOSSES training losses (a notebook reruns them live);
-- the copy probe: fixed held-out rows with a fresh random span repeated at distance d, for d
-  inside one band (16), beyond one band but within the all-banded reach (64, 100) and beyond
-  it (160, 200). Per d: the mean loss on the repeat's letters 2..20 (the first letter of the
-  repeat cannot be known) against the same letters' loss at their first occurrence. A model
-  that copies gets the repeat nearly free; one that cannot see that far pays full price.
+Measured:
+- validation loss on the held-out plays (natural text, nothing inserted);
+- the copy probe: fixed held-out rows, each with a held-out word and a new label written in
+  twice, d apart, for d inside one band (16), beyond one band but within the all-banded reach
+  (64, 100) and beyond it (160, 200). Per d: the mean loss on the label's 3 letters at the
+  repeat against the same letters' loss at their first occurrence (where they are new). A
+  model that copies gets the repeat nearly free; one that cannot see that far pays full price;
+- during training, the probe on TRACK_ROWS rows every steps/TRACK_POINTS steps (when copying
+  switches on), and the first FIRST_LOSSES training losses (a notebook reruns them live).
 
 Results go to data/results/gpt3_band_ablation.json, rewritten after every run; --resume keeps
 finished runs.
@@ -34,10 +36,11 @@ import argparse
 import json
 import math
 import platform
-import string
+import random
 import sys
 import time
 from pathlib import Path
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -49,24 +52,26 @@ sys.path.insert(0, str(ROOT))
 from gptedu.config import GPTConfig  # noqa: E402
 from gptedu.data import HELD_OUT_PLAYS, load_shakespeare, pretraining_plays  # noqa: E402
 from gptedu.model import GPT  # noqa: E402
-from gptedu.tokenizers import CharTokenizer  # noqa: E402
+from gptedu.subtask_corpus import (ARROW, evaluation_words, family_tokenizer, mapping_pairs,  # noqa: E402
+                                   new_labels, render_line, training_words)
 from gptedu.train import TrainConfig, lr_at, make_optimizer  # noqa: E402
 
 OUT = ROOT / "data" / "results" / "gpt3_band_ablation.json"
 PATTERNS = ("dense", "alternating", "banded")
 SHAPE = dict(n_layer=4, n_embd=64, n_head=4, block_size=256)
 WINDOW = 32
-SPAN = 20
-# Capitals: rare in the text (about 1 character in 30), so a span's letters are easier to find again than lowercase
-# ones, which are everywhere in the text around them. Lowercase spans (the json's pilot_lowercase: dense, 1,200 steps)
-# taught no copying; with capitals a 16-row probe saw +0.3 nats at d = 64 after 125-200 steps in dense pilots, but
-# in the shipped 1,500-step runs no pattern copied at the end either (see the json and chapter 09).
-LETTERS = string.ascii_uppercase
-REPEAT_FRACTION = 0.5
+# Half of the rows are mapping episodes, chapter 10's "word -> label" lines: 2-5 words, each with a fresh label, many
+# lines, so a label can only be known from an earlier line. This is the data that taught the family to copy (its probe
+# p1, data/results/family_probe.json: mapping episodes only, 4 x 48, copying from step ~1,000 of 16 x 256). Its
+# repeats are close (a few lines back). The other half are play text with one "word -> label" line written in twice,
+# d positions apart, d anywhere that fits: there copying pays off from far back too.
+MAPPING_FRACTION = 0.5
+# Spans of 20 random capitals in every other row (the first shipped version: 1,500 steps, two seeds) taught no pattern
+# to copy, nor did lowercase spans or 40-letter spans in every row; the json keeps that run's numbers as "no_copy_v1".
 PROBE_DISTANCES = (16, 64, 100, 160, 200)
 PROBE_ROWS = 64
 EVAL_BATCHES = 8
-TRACK_POINTS = 12  # the copy probe during training, on TRACK_ROWS rows per distance
+TRACK_POINTS = 16  # the copy probe during training, on TRACK_ROWS rows per distance
 TRACK_ROWS = 16
 FIRST_LOSSES = 10
 
@@ -74,11 +79,11 @@ FIRST_LOSSES = 10
 def load_data() -> dict:
     train_text = load_shakespeare(pretraining_plays())
     val_text = load_shakespeare(list(HELD_OUT_PLAYS))
-    tok = CharTokenizer.from_text(train_text + val_text)
-    letters = torch.tensor(tok.encode(LETTERS), dtype=torch.long)
+    tok = family_tokenizer()  # the plays' characters and the arrow's '>'
     return dict(train=torch.tensor(tok.encode(train_text), dtype=torch.long),
                 val=torch.tensor(tok.encode(val_text), dtype=torch.long),
-                vocab_size=tok.vocab_size, letters=letters, tokenizer=tok)
+                vocab_size=tok.vocab_size, tokenizer=tok,
+                train_words=training_words(), probe_words=evaluation_words())
 
 
 def windows(data: torch.Tensor, n: int, T: int, gen: torch.Generator) -> torch.Tensor:
@@ -87,21 +92,42 @@ def windows(data: torch.Tensor, n: int, T: int, gen: torch.Generator) -> torch.T
     return torch.stack([data[s:s + T + 1] for s in starts.tolist()])
 
 
-def insert_repeat(row: torch.Tensor, letters: torch.Tensor, distance: int, start: int,
-                  gen: torch.Generator) -> None:
-    """Write a random span of SPAN letters at `start` and again at `start + distance` (in place)."""
-    span = letters[torch.randint(len(letters), (SPAN,), generator=gen)]
-    row[start:start + SPAN] = span
-    row[start + distance:start + distance + SPAN] = span
+def python_rng(gen: torch.Generator) -> random.Random:
+    """A random.Random for the word choices, seeded from (and advancing) the torch generator."""
+    return random.Random(int(torch.randint(2**31, (), generator=gen)))
+
+
+def mapping_row(data: dict, n: int, rng: random.Random) -> torch.Tensor:
+    """The first n characters of a mapping episode: 2-5 words with fresh labels, lines drawn with replacement."""
+    lines = ""
+    while len(lines) < n:
+        lines += "".join(render_line(w, lab) for w, lab in mapping_pairs(data["train_words"], rng.randint(2, 5), 8, rng))
+    return torch.tensor(data["tokenizer"].encode(lines[:n]), dtype=torch.long)
+
+
+def insert_line(row: torch.Tensor, line: torch.Tensor, distance: int, start: int) -> None:
+    """Write `line` at `start` and again at `start + distance` (in place)."""
+    row[start:start + len(line)] = line
+    row[start + distance:start + distance + len(line)] = line
+
+
+def line_ids(data: dict, words: Sequence[str], rng: random.Random) -> tuple[torch.Tensor, int]:
+    """One fresh "word -> label" line as ids, and where its label starts in it."""
+    word = rng.choice(words)
+    text = render_line(word, new_labels(1, rng)[0])
+    return torch.tensor(data["tokenizer"].encode(text), dtype=torch.long), len(word) + len(ARROW)
 
 
 def train_batch(data: dict, batch: int, T: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     rows = windows(data["train"], batch, T, gen)
+    rng = python_rng(gen)
     for row in rows:
-        if torch.rand((), generator=gen) < REPEAT_FRACTION:
-            distance = int(torch.randint(SPAN, T + 1 - SPAN, (), generator=gen))  # the copy fits in T + 1
-            start = int(torch.randint(T + 2 - SPAN - distance, (), generator=gen))
-            insert_repeat(row, data["letters"], distance, start, gen)
+        if rng.random() < MAPPING_FRACTION:
+            row[:] = mapping_row(data, T + 1, rng)
+        else:
+            line, _ = line_ids(data, data["train_words"], rng)
+            distance = rng.randint(len(line), T + 1 - len(line))  # both copies fit in the T + 1 tokens
+            insert_line(row, line, distance, rng.randint(0, T + 1 - len(line) - distance))
     return rows[:, :-1], rows[:, 1:]
 
 
@@ -130,18 +156,26 @@ def val_loss(model: GPT, data: dict) -> float:
 
 @torch.no_grad()
 def copy_probe(model: GPT, data: dict, n_rows: int | None = None) -> dict[str, dict]:
-    """Per distance: mean loss on the repeat's letters 2..SPAN vs on the same letters first time."""
+    """Per distance: mean loss on a label's 3 letters at its repeat vs at its first occurrence.
+
+    Held-out text rows, each with one fresh "word -> label" line (a held-out word, a new label)
+    written in twice, d apart, the repeat ending at the row's end.
+    """
     T = model.config.block_size
     out = {}
     for d in PROBE_DISTANCES:
         gen = torch.Generator().manual_seed(4321 + d)
         rows = windows(data["val"], n_rows or PROBE_ROWS, T, gen)
-        start = T - SPAN - d  # the repeat ends at the window's last position
+        rng = python_rng(gen)
+        label_at = []  # where each row's first label starts
         for row in rows:
-            insert_repeat(row, data["letters"], d, start, gen)
-        losses = token_losses(model, rows[:, :-1], rows[:, 1:])  # position t predicts token t + 1
-        first = losses[:, start:start + SPAN - 1].mean()  # predicting letters 2..SPAN of the first span
-        repeat = losses[:, start + d:start + d + SPAN - 1].mean()
+            line, offset = line_ids(data, data["probe_words"], rng)
+            start = T + 1 - len(line) - d
+            insert_line(row, line, d, start)
+            label_at.append(start + offset)
+        losses = token_losses(model, rows[:, :-1], rows[:, 1:])  # losses[:, j - 1] is the loss on row[:, j]
+        first = torch.stack([losses[i, j - 1:j + 2] for i, j in enumerate(label_at)]).mean()
+        repeat = torch.stack([losses[i, j + d - 1:j + d + 2] for i, j in enumerate(label_at)]).mean()
         out[str(d)] = dict(first=round(float(first), 4), repeat=round(float(repeat), 4),
                            saved=round(float(first - repeat), 4))
     return out
@@ -177,11 +211,13 @@ def train_one(pattern: str, seed: int, steps: int, batch: int, lr: float, data: 
     curve, started = [], time.time()
     track_every = max(1, steps // TRACK_POINTS)
     copy_curve = []  # when copying switches on: the copy probe (TRACK_ROWS rows) every track_every steps
-    for step in tqdm(range(steps), desc=f"{pattern} seed {seed}", unit="step"):
+    bar = tqdm(range(steps), desc=f"{pattern} seed {seed}", unit="step")
+    for step in bar:
         if step % track_every == 0:
             model.eval()
             copy_curve.append(dict(step=step, saved={d: c["saved"] for d, c in
                                                      copy_probe(model, data, TRACK_ROWS).items()}))
+            bar.set_postfix_str("nats saved " + " ".join(f"{d}:{v:+.1f}" for d, v in copy_curve[-1]["saved"].items()))
         loss = train_step(run, step, data)
         if not math.isfinite(loss):
             raise FloatingPointError(f"{pattern} seed {seed}: loss {loss} at step {step}")
@@ -201,25 +237,29 @@ def train_one(pattern: str, seed: int, steps: int, batch: int, lr: float, data: 
 
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--steps", type=int, default=1500)
-    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--batch", type=int, default=8)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     p.add_argument("--patterns", nargs="+", default=list(PATTERNS), choices=PATTERNS)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", type=Path, default=OUT)
     p.add_argument("--resume", action="store_true", help="keep the finished runs already in --out")
+    p.add_argument("--longer", action="store_true",
+                   help="extra runs at another --steps, kept apart under 'longer' (the comparison stays in 'runs')")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     result = json.loads(args.out.read_text()) if args.resume and args.out.exists() else {}
-    runs = result.get("runs", [])
+    key = "longer" if args.longer else "runs"
+    runs = result.get(key, [])
     done = {(r["pattern"], r["seed"], r["steps"]) for r in runs}
     data = load_data()
     command = "python scripts/band_ablation.py " + " ".join(argv if argv is not None else sys.argv[1:])
     settings = result.setdefault("settings", {})
     settings["commands"] = settings.get("commands", []) + [command]  # one per invocation (--resume adds seeds)
-    settings.update(steps=args.steps, batch=args.batch, lr=args.lr, window=WINDOW, **SHAPE, threads=args.threads)
-    result.update(command=command, span=SPAN, repeat_fraction=REPEAT_FRACTION, probe_distances=list(PROBE_DISTANCES),
+    if not args.longer:
+        settings.update(steps=args.steps, batch=args.batch, lr=args.lr, window=WINDOW, **SHAPE, threads=args.threads)
+    result.update(command=command, mapping_fraction=MAPPING_FRACTION, probe_distances=list(PROBE_DISTANCES),
                   all_banded_reach=SHAPE["n_layer"] * (WINDOW - 1),
                   machine=f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
                           f"{args.threads} threads")
@@ -228,8 +268,8 @@ def main(argv: list[str] | None = None) -> dict:
             if (pattern, seed, args.steps) in done:
                 continue
             runs.append(train_one(pattern, seed, args.steps, args.batch, args.lr, data))
-            result["runs"] = runs
-            settings["seconds"] = round(sum(r["seconds"] for r in runs), 1)  # all runs, training + probes
+            result[key] = runs
+            settings["seconds"] = round(sum(r["seconds"] for k in ("runs", "longer") for r in result.get(k, [])), 1)
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(result, indent=1) + "\n")
             r = runs[-1]
