@@ -3,6 +3,7 @@
 
     python scripts/band_ablation.py --resume --threads 1     # 3 patterns x 2 seeds, 3,000 steps (shipped)
     python scripts/band_ablation.py --resume --threads 1 --longer --seeds 0 --patterns alternating --steps 6000
+    python scripts/band_ablation.py --resume --threads 1 --spread --seeds 0 --patterns dense alternating
     python scripts/band_ablation.py --steps 40 --out /tmp/quick.json   # a quick try
 
 Three models of one small shape (4 layers x 64 wide, 4 heads, context 256, band w = 32)
@@ -105,6 +106,23 @@ def mapping_row(data: dict, n: int, rng: random.Random) -> torch.Tensor:
     return torch.tensor(data["tokenizer"].encode(lines[:n]), dtype=torch.long)
 
 
+SPREAD_GAP = 3  # --spread: a word never comes back within this many lines (about 36+ characters: beyond one band)
+
+
+def spread_mapping_row(data: dict, n: int, rng: random.Random) -> torch.Tensor:
+    """A mapping episode whose repeats are all beyond one band: 5-8 words, none within SPREAD_GAP lines of itself."""
+    lines, recent = "", []
+    while len(lines) < n:
+        words = rng.sample(list(data["train_words"]), rng.randint(5, 8))
+        table = dict(zip(words, new_labels(len(words), rng)))
+        recent = []
+        for _ in range(16):
+            word = rng.choice([w for w in words if w not in recent[-SPREAD_GAP:]])
+            recent.append(word)
+            lines += render_line(word, table[word])
+    return torch.tensor(data["tokenizer"].encode(lines[:n]), dtype=torch.long)
+
+
 def insert_line(row: torch.Tensor, line: torch.Tensor, distance: int, start: int) -> None:
     """Write `line` at `start` and again at `start + distance` (in place)."""
     row[start:start + len(line)] = line
@@ -123,7 +141,7 @@ def train_batch(data: dict, batch: int, T: int, gen: torch.Generator) -> tuple[t
     rng = python_rng(gen)
     for row in rows:
         if rng.random() < MAPPING_FRACTION:
-            row[:] = mapping_row(data, T + 1, rng)
+            row[:] = (spread_mapping_row if data.get("spread") else mapping_row)(data, T + 1, rng)
         else:
             line, _ = line_ids(data, data["train_words"], rng)
             distance = rng.randint(len(line), T + 1 - len(line))  # both copies fit in the T + 1 tokens
@@ -247,17 +265,20 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--resume", action="store_true", help="keep the finished runs already in --out")
     p.add_argument("--longer", action="store_true",
                    help="extra runs at another --steps, kept apart under 'longer' (the comparison stays in 'runs')")
+    p.add_argument("--spread", action="store_true",
+                   help="mapping episodes whose repeats are all beyond one band; runs kept apart under 'spread'")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     result = json.loads(args.out.read_text()) if args.resume and args.out.exists() else {}
-    key = "longer" if args.longer else "runs"
+    key = "spread" if args.spread else "longer" if args.longer else "runs"
     runs = result.get(key, [])
     done = {(r["pattern"], r["seed"], r["steps"]) for r in runs}
     data = load_data()
+    data["spread"] = args.spread
     command = "python scripts/band_ablation.py " + " ".join(argv if argv is not None else sys.argv[1:])
     settings = result.setdefault("settings", {})
     settings["commands"] = settings.get("commands", []) + [command]  # one per invocation (--resume adds seeds)
-    if not args.longer:
+    if key == "runs":
         settings.update(steps=args.steps, batch=args.batch, lr=args.lr, window=WINDOW, **SHAPE, threads=args.threads)
     result.update(command=command, mapping_fraction=MAPPING_FRACTION, probe_distances=list(PROBE_DISTANCES),
                   all_banded_reach=SHAPE["n_layer"] * (WINDOW - 1),
@@ -269,7 +290,7 @@ def main(argv: list[str] | None = None) -> dict:
                 continue
             runs.append(train_one(pattern, seed, args.steps, args.batch, args.lr, data))
             result[key] = runs
-            settings["seconds"] = round(sum(r["seconds"] for k in ("runs", "longer") for r in result.get(k, [])), 1)
+            settings["seconds"] = round(sum(r["seconds"] for k in ("runs", "longer", "spread") for r in result.get(k, [])), 1)
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(result, indent=1) + "\n")
             r = runs[-1]

@@ -82,3 +82,17 @@ def test_one_tiny_run_reports_val_loss_and_the_copy_probe(ab, monkeypatch):
         assert 3.0 < run["val_loss"] < 6.0  # about ln(90) = 4.5 untrained
         assert len(run["first_losses"]) == 2 and [c["step"] for c in run["copy_curve"]] == [0, 1, 2]
         assert set(run["copy_curve"][-1]["saved"]) == set(run["copy"])
+
+
+def test_spread_episodes_never_bring_a_word_back_within_one_band(ab):
+    """--spread: each word's previous line is more than SPREAD_GAP lines back, so every repeat is beyond w = 32."""
+    data = dict(fake_data(), train_words=("sword", "crown", "noble", "heart", "lady", "ghost", "crowd", "tiger"))
+    text = data["tokenizer"].decode(ab.spread_mapping_row(data, 16 * 14 * 6, random.Random(0)).tolist())
+    lines = text.split("\n")[:-1]
+    for start in range(0, len(lines) - 16, 16):  # one mapping per 16 lines
+        words = [line.split(ARROW)[0] for line in lines[start:start + 16]]
+        for i, word in enumerate(words):
+            assert word not in words[max(0, i - ab.SPREAD_GAP):i], (start, i)
+        assert len(set(words)) >= ab.SPREAD_GAP + 1
+    x, _ = ab.train_batch(dict(data, spread=True), 8, 256, torch.Generator().manual_seed(0))
+    assert x.shape == (8, 256)

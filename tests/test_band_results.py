@@ -108,6 +108,8 @@ def test_what_the_notebook_says_the_runs_show(results):
     (long_run,) = results["longer"]  # alternating, twice the steps: still no copy beyond the band
     assert long_run["pattern"] == "alternating" and long_run["steps"] == 2 * runs[0]["steps"]
     assert long_run["copy"]["16"]["saved"] > 1.5 and max(abs(long_run["copy"][str(d)]["saved"]) for d in far) < 0.1
+    for r in results["spread"]:  # no near repeats: no copying, dense included
+        assert max(abs(r["copy"][str(d)]["saved"]) for d in results["probe_distances"]) < 0.2, r["pattern"]
     v1 = results["no_copy_v1"]
     assert max(abs(v1["saved"][p][str(d)]) for p in PATTERNS for d in far) < 0.1  # the first version copied nothing
     text = "".join("".join(c["source"]) for c in json.loads(NOTEBOOK.read_text())["cells"] if c["cell_type"] == "markdown")
