@@ -111,8 +111,8 @@ SPREAD_GAP = 3  # --spread: a word never comes back within this many lines (abou
 
 def spread_mapping_row(data: dict, n: int, rng: random.Random) -> torch.Tensor:
     """A mapping episode whose repeats are all beyond one band: 5-8 words, none within SPREAD_GAP lines of itself."""
-    lines, recent = "", []
-    while len(lines) < n:
+    lines = ""
+    while len(lines) < n:  # a new mapping every 16 lines
         words = rng.sample(list(data["train_words"]), rng.randint(5, 8))
         table = dict(zip(words, new_labels(len(words), rng)))
         recent = []

@@ -23,16 +23,6 @@ def results():
     return json.loads(RESULTS.read_text())
 
 
-def mean(results, pattern, get):
-    values = [get(r) for r in results["runs"] if r["pattern"] == pattern]
-    assert values, f"no shipped run for {pattern}"
-    return sum(values) / len(values)
-
-
-def saved(results, pattern, d):
-    return mean(results, pattern, lambda r: r["copy"][str(d)]["saved"])
-
-
 def test_the_runs_are_comparable_and_recorded(results):
     runs, settings = results["runs"], results["settings"]
     assert settings["commands"] and settings["seconds"] > 0
