@@ -146,13 +146,14 @@ def training_tokens(recipe: Recipe = RECIPE, n_chars: int | None = None) -> torc
 def train_size(size: FamilySize, recipe: Recipe, out_dir: str | Path, *, progress: bool = True,
                device: str | None = None, train_data: torch.Tensor | None = None,
                val_data: torch.Tensor | None = None,
-               on_point: Callable[[dict], None] | None = None, state_dir: str | Path | None = None) -> dict:
+               on_point: Callable[[dict, GPT], None] | None = None, state_dir: str | Path | None = None) -> dict:
     """Train one size (resumable), write out_dir/<name>.pt (fp16 weights) and <name>.json (the log).
 
     The run stops at log-spaced steps to estimate the train and validation losses; the
     training state is saved at each (state_dir/<name>.state.pt), so a killed run resumes from
     the last point with the same batches (state_dir, default out_dir: the full training state,
-    optimizer included, is not shipped). Returns the log.
+    optimizer included, is not shipped). on_point(record, model) is called at each point (a probe
+    of the model while it trains). Returns the log.
     """
     from .train import TrainConfig, Trainer
 
@@ -198,7 +199,7 @@ def train_size(size: FamilySize, recipe: Recipe, out_dir: str | Path, *, progres
             log = _log(size, recipe, config, trainer.history, seconds, trainer.device, done=False)
             _write_json(log_path, log)
             if on_point is not None:
-                on_point(rec)
+                on_point(rec, trainer.model)
     log = _log(size, recipe, config, trainer.history, seconds, trainer.device, done=True)
     save_family_checkpoint(final_path, trainer.model, size, recipe)
     log["checkpoint_sha256"] = sha256_file(final_path)
