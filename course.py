@@ -158,11 +158,17 @@ def running_as_root() -> bool:
 
 
 def jupyterlab_command(options: list[str]) -> list[str]:
-    """JupyterLab on chapter 00; as root (containers, classroom VMs) it refuses to start without --allow-root."""
+    """JupyterLab rooted at the repository (README.md, data/, gptedu/ in its file browser), on chapter 00.
+
+    Chapter 00 is the server's default URL, so the URL it prints (for a remote or headless run,
+    `--no-browser`) opens chapter 00 too, not only the browser it launches. As root (containers,
+    classroom VMs) JupyterLab refuses to start without --allow-root, which is added.
+    """
     given = {option.split("=", 1)[0] for option in options}
     if running_as_root() and not given & {"--allow-root", "--ServerApp.allow_root"}:
         options = [*options, "--allow-root"]
-    return [str(venv_bin("jupyter")), "lab", FIRST_NOTEBOOK, *options]
+    return [str(venv_bin("jupyter")), "lab", f"--ServerApp.root_dir={ROOT}",
+            f"--LabApp.default_url=/lab/tree/{FIRST_NOTEBOOK}", *options]
 
 
 def cpu_capability() -> str:

@@ -140,7 +140,8 @@ def launched(course, monkeypatch):
 
 
 def lab(course, *options):
-    return [str(course.venv_bin("jupyter")), "lab", course.FIRST_NOTEBOOK, *options]
+    return [str(course.venv_bin("jupyter")), "lab", f"--ServerApp.root_dir={course.ROOT}",
+            f"--LabApp.default_url=/lab/tree/{course.FIRST_NOTEBOOK}", *options]
 
 
 def test_options_without_a_command_go_to_jupyterlab(course, launched, monkeypatch):
