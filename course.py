@@ -116,6 +116,13 @@ def pip_install(*args: str) -> None:
                      "(https://pypi.org, or your proxy / PIP_INDEX_URL), then run the command again.")
 
 
+TORCH_BUILD_NOTE = """\
+torch==2.13.0: on Linux x86-64, PyPI's default wheel brings NVIDIA's CUDA libraries (several GB); the course
+computes on the CPU. For the CPU-only build, stop now (Ctrl-C), delete .venv and run
+    PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu python3 course.py
+(pip then takes torch 2.13.0+cpu). On macOS, Windows and Linux ARM the default wheel has no CUDA libraries."""
+
+
 def ensure_venv() -> None:
     """Create .venv and install the pins, unless it already holds exactly them and its Python runs."""
     if sys.version_info < (3, 10):
@@ -126,6 +133,7 @@ def ensure_venv() -> None:
     if not python_works:
         create_venv()
     print("Installing the pinned versions from requirements.txt (a few minutes the first time) ...", flush=True)
+    print(TORCH_BUILD_NOTE, flush=True)
     pip_install("-r", str(REQUIREMENTS))
     pip_install("--no-deps", "-e", str(ROOT))
     STAMP.write_text(requirements_hash() + "\n")

@@ -44,12 +44,21 @@ PLOT_STYLE = {
 
 @dataclass(frozen=True)
 class Session:
+    """What setup() fixed. `device` is where the chapters compute: the CPU, unless asked otherwise.
+
+    The chapters' training cells run on the CPU so that a learner's outputs match the committed
+    ones (a GPU gives other last bits, and these models are small); `accelerator` names a GPU that
+    was found but is not used unless asked (`setup(device="cuda")` or GPTEDU_DEVICE=cuda).
+    """
     seed: int
     threads: int
     device: torch.device
+    accelerator: str | None = None
 
     def __repr__(self) -> str:
-        return (f"gptedu ready: torch {torch.__version__.split('+')[0]}, device {self.device.type}, "
+        unused = (f" ({self.accelerator} found, not used: the chapters compute on the CPU so that your outputs "
+                  f"match the committed ones)" if self.accelerator and self.device.type == "cpu" else "")
+        return (f"gptedu ready: torch {torch.__version__.split('+')[0]}, device {self.device.type}{unused}, "
                 f"{self.threads} thread{'s' if self.threads != 1 else ''}, seed {self.seed}")
 
 
@@ -74,6 +83,8 @@ def setup(seed: int = 0, threads: int | None = None, device: str | None = None) 
     """Seed, fix the thread count, quiet the noise, style the plots; returns what was set.
 
     threads: torch's thread count; None means $GPTEDU_THREADS, or 1.
+    device: where the chapters compute; None means the CPU (or $GPTEDU_DEVICE when set), even when a
+    GPU is present: the committed outputs were made on a CPU. The session names a GPU it found.
     """
     if threads is None:
         threads = threads_from_env()
@@ -82,7 +93,10 @@ def setup(seed: int = 0, threads: int | None = None, device: str | None = None) 
     seed = require_int("seed", seed, minimum=0)
     if seed >= 2**32:  # NumPy's limit
         raise ValueError(f"seed={seed} must be below 2**32 (NumPy's limit), e.g. seed=0.")
-    device = pick_device(device)
+    found = pick_device()  # what the machine offers ($GPTEDU_DEVICE included)
+    device = pick_device(device) if device is not None else (
+        found if os.environ.get("GPTEDU_DEVICE") else torch.device("cpu"))
+    accelerator = found.type if found.type != "cpu" else None
     torch.set_num_threads(threads)
     seed_everything(seed)
     for action, message in QUIET:
@@ -90,7 +104,7 @@ def setup(seed: int = 0, threads: int | None = None, device: str | None = None) 
     import matplotlib
 
     matplotlib.rcParams.update(PLOT_STYLE)
-    return Session(seed=seed, threads=threads, device=device)
+    return Session(seed=seed, threads=threads, device=device, accelerator=accelerator)
 
 
 @contextmanager
