@@ -18,12 +18,12 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
-import numbers
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Mapping
 
-import numpy as np
+from .checks import is_real as _is_real
+from .checks import require_bool, require_choice, require_int, require_number  # noqa: F401 (imported from here too)
 
 NORMS = ("pre", "post")
 ATTENTION_PATTERNS = ("dense", "alternating", "banded")
@@ -67,9 +67,9 @@ class GPTConfig:
                 f"n_embd={self.n_embd} is not divisible by n_head={self.n_head}: each head gets "
                 f"n_embd // n_head dimensions. Pick n_head from {fits[-8:]} or change n_embd."
             )
-        _require_choice("norm", self.norm, NORMS)
-        _require_choice("attention_pattern", self.attention_pattern, ATTENTION_PATTERNS)
-        _require_choice("gelu", self.gelu, GELUS)
+        require_choice("norm", self.norm, NORMS)
+        require_choice("attention_pattern", self.attention_pattern, ATTENTION_PATTERNS)
+        require_choice("gelu", self.gelu, GELUS)
         for name in ("residual_scale_init", "tie_embeddings", "bias"):
             setattr(self, name, require_bool(name, getattr(self, name)))
         if not (_is_real(self.dropout) and 0.0 <= self.dropout < 1.0):
@@ -145,40 +145,6 @@ class GPTConfig:
 def preset(name: str, **overrides: Any) -> GPTConfig:
     """Same as GPTConfig.from_preset(name, **overrides)."""
     return GPTConfig.from_preset(name, **overrides)
-
-
-def _is_real(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-
-
-def require_int(name: str, value: Any, minimum: int | None = 1, hint: str = "") -> int:
-    """value as a plain int if it is a whole number >= minimum (NumPy integers too; bools, floats and
-    strings are refused); else a ValueError naming `name` and the value. minimum=None: any integer."""
-    if (isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
-            and (minimum is None or value >= minimum)):
-        return int(value)
-    want = "an integer" if minimum is None else "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-    raise ValueError(f"{name}={value!r} must be {want}{hint}.")
-
-
-def require_number(name: str, value: Any, *, positive: bool = False, hint: str = "") -> Any:
-    """value unchanged if it is a finite real number >= 0 (> 0 with positive=True); else a ValueError
-    naming `name` and the value. NaN and infinity are refused: they only turn a run into NaNs."""
-    if _is_real(value) and math.isfinite(value) and (value > 0 if positive else value >= 0):
-        return value
-    raise ValueError(f"{name}={value!r} must be a finite number {'> 0' if positive else '>= 0'}{hint}.")
-
-
-def require_bool(name: str, value: Any) -> bool:
-    """value as a plain bool (NumPy bools too); a string such as "no" is refused, not read as True."""
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    raise ValueError(f"{name}={value!r} must be True or False.")
-
-
-def _require_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name}={value!r} is not one of {', '.join(map(repr, choices))}.")
 
 
 def _suggest(word: str, candidates: Any) -> str:
