@@ -13,6 +13,7 @@ trained. This module does both on the course's model family (gptedu.family), wit
     bootstrap_fit(C, L, ...)    the exponent and a prediction, resampled: percentile intervals
     predict_run(runs, ...)      GPT-4's prediction: fit on runs under a compute limit, predict the
                                 held-out run's final loss without reading it (Prediction.reveal reads it)
+    choose_setting(runs, ...)   the fit setting picked by backtesting on the smaller runs alone
 
 Compute is in PF-days in the fits, as GPT-3 reports it (1 PF-day = 10^15 FLOP/s for a day).
 """
@@ -301,7 +302,8 @@ def predict_run(runs: Sequence[Run], held_out: str = "1.4m", fraction: float = 1
     """Fit on the points of the runs in `use` (default: every run but the held-out one) with compute
     <= fraction x the held-out run's planned compute (on_frontier: only the frontier's points among
     them; final_only: only each run's last point), and predict the held-out run's final loss, with a
-    bootstrap interval. The held-out run's losses are never read here.
+    bootstrap interval (n_boot = 0: none, the interval is (nan, nan)). The held-out run's losses are never
+    read here.
     """
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction={fraction!r} must be in (0, 1], e.g. 1/10.")
@@ -315,13 +317,50 @@ def predict_run(runs: Sequence[Run], held_out: str = "1.4m", fraction: float = 1
         keep = frontier(C, L)
         C, L, who = C[keep], L[keep], [w for w, k in zip(who, keep) if k]
     fit = fit_power_law(C, L, irreducible)
-    if len(np.unique(C)) > (3 if irreducible else 2):
+    if n_boot > 0 and len(np.unique(C)) > (3 if irreducible else 2):
         boot = bootstrap_fit(C, L, irreducible, n_boot, seed, at=target)
         spread, boot_b = interval(boot["prediction"], level), boot["b"]
-    else:  # every resample with enough distinct points is the same points: no interval to speak of
+    else:  # no resamples asked for, or every resample would be the same points: no interval to speak of
         spread, boot_b = (math.nan, math.nan), np.array([])
     return Prediction(held_out, target, target * fraction, irreducible, fit, float(fit(target)),
                       spread, level, C, L, who, boot_b)
+
+
+# The four fit settings chapter 11 prints: (fraction of the held-out run's compute, with the irreducible term c).
+SETTINGS = ((1 / 30, True), (1 / 30, False), (1 / 10, True), (1 / 10, False))
+
+
+def choose_setting(runs: Sequence[Run], held_out: str = "1.4m", settings: Sequence[tuple[float, bool]] = SETTINGS,
+                   min_smaller: int = 2) -> dict:
+    """Pick the fit setting (compute fraction, with or without c) from the runs smaller than the held-out
+    one alone, by backtesting: each setting predicts the final loss of every smaller run that has at least
+    `min_smaller` runs below it, from those runs only, with the same fraction of *that* run's planned compute
+    and the same form (frontier points, as predict_run). The setting with the smallest mean absolute error
+    wins; on a tie, the one listed first. The held-out run (and any run at least its size) is never read.
+
+    Returns {"targets": names, "fits": {setting: {target: names of the runs giving each fitted point}},
+    "errors": {setting: {target: predicted - actual}}, "mae": {setting: float}, "chosen": setting}.
+    """
+    if min_smaller < 1:
+        raise ValueError(f"min_smaller={min_smaller!r} must be >= 1: a backtest needs a run to fit on.")
+    limit = planned_compute(held_out)
+    small = sorted((r for r in runs if r.name != held_out and planned_compute(r.name) < limit),
+                   key=lambda r: planned_compute(r.name))
+    targets = small[min_smaller:]
+    if not targets:
+        raise ValueError(f"no run below {held_out!r} has {min_smaller} smaller runs to backtest on.")
+    fits, errors, mae = {}, {}, {}
+    for setting in settings:
+        fraction, irreducible = setting
+        fits[setting], errors[setting] = {}, {}
+        for i, target in enumerate(targets, start=min_smaller):
+            below = small[:i]
+            p = predict_run(below, target.name, fraction, irreducible, use=[r.name for r in below], n_boot=0)
+            fits[setting][target.name] = p.fit_runs
+            errors[setting][target.name] = p.predicted - float(target.loss[-1])
+        mae[setting] = float(np.mean(np.abs(list(errors[setting].values()))))
+    chosen = min(settings, key=lambda s: mae[s])  # min keeps the first of equal values
+    return {"targets": [t.name for t in targets], "fits": fits, "errors": errors, "mae": mae, "chosen": chosen}
 
 
 # ====================================================================== a capability

@@ -136,6 +136,10 @@ def test_prediction_never_reads_the_held_out_run(runs):
     r = q.reveal(runs)
     assert r["actual"] == held.loss[-1] and r["error"] == pytest.approx(q.predicted - held.loss[-1])
     assert r["inside"] == (q.interval[0] <= held.loss[-1] <= q.interval[1])
+    for fraction, irreducible in S.SETTINGS:  # chapter 11's four settings, each blind to the 1.4m
+        p = S.predict_run(blind, "1.4m", fraction=fraction, irreducible=irreducible, n_boot=20)
+        q = S.predict_run(runs, "1.4m", fraction=fraction, irreducible=irreducible, n_boot=20)
+        assert p.predicted == q.predicted and p.interval == q.interval and "1.4m" not in p.fit_runs
 
 
 def test_prediction_options(runs):
@@ -165,3 +169,40 @@ def test_capability_points_and_their_bootstrap(runs):
     assert preds.shape == (50,) and np.all(preds > 0)
     with pytest.raises(ValueError, match="no entry"):
         S.capability_points(entries, "mapping", 3, runs)
+
+
+def test_choose_setting_backtests_on_the_smaller_runs_only(runs):
+    """The rule that picks chapter 11's fit setting reads no run at least the held-out one's size."""
+    held = S.run_named(runs, "1.4m")
+    hidden = S.Run("1.4m", held.n_params, held.compute, np.full_like(held.loss, np.nan), held.tokens, held.steps)
+    rule = S.choose_setting(runs, "1.4m")
+    blind = S.choose_setting([r for r in runs if r.name != "1.4m"] + [hidden], "1.4m")
+    without = S.choose_setting([r for r in runs if r.name != "1.4m"], "1.4m")
+    assert blind == rule == without
+    assert rule["targets"] == ["113k", "389k"] and set(rule["mae"]) == set(S.SETTINGS)
+    names = [r.name for r in runs]
+    for fraction, irreducible in S.SETTINGS:
+        for target in rule["targets"]:
+            below = [r for r in runs if names.index(r.name) < names.index(target)]
+            p = S.predict_run(below, target, fraction, irreducible, n_boot=0)
+            error = p.predicted - S.run_named(runs, target).loss[-1]
+            assert rule["errors"][fraction, irreducible][target] == pytest.approx(error)
+            assert rule["fits"][fraction, irreducible][target] == p.fit_runs
+            assert set(p.fit_runs) <= {r.name for r in below}
+        assert rule["mae"][fraction, irreducible] == pytest.approx(
+            np.mean([abs(e) for e in rule["errors"][fraction, irreducible].values()]))
+    assert rule["chosen"] == min(S.SETTINGS, key=rule["mae"].get)
+    # a tie goes to the setting listed first; the 389k held out leaves only the 113k to backtest on
+    same = S.choose_setting(runs, "1.4m", settings=[(1 / 10, False), (1 / 10, False)])
+    assert same["chosen"] == (1 / 10, False)
+    assert S.choose_setting(runs, "389k")["targets"] == ["113k"]
+    with pytest.raises(ValueError, match="no run below '38k'"):
+        S.choose_setting(runs, "38k")
+    with pytest.raises(ValueError, match="min_smaller=0"):
+        S.choose_setting(runs, "1.4m", min_smaller=0)
+
+
+def test_prediction_without_resamples_has_no_interval(runs):
+    p = S.predict_run(runs, "1.4m", fraction=1 / 10, irreducible=False, n_boot=0)
+    q = S.predict_run(runs, "1.4m", fraction=1 / 10, irreducible=False, n_boot=50)
+    assert p.predicted == q.predicted and all(math.isnan(v) for v in p.interval) and p.boot_b.size == 0
