@@ -9,6 +9,10 @@ cut right before a word the model has to supply:
   preceding lines, in the spirit of the Children's Book Test (Hill et al. 2015; GPT-2 section 3.2).
 - next_speaker_instances: the name of whoever speaks next, among the play's speakers.
 
+A baseline that never reads the passage: most_frequent_candidate picks the cloze candidate the
+pretraining plays use most often (training_word_counts), the choice of a model that knows only
+word frequencies.
+
 Every instance records where it comes from (play, character offset of the answer), so
 load_play(play)[offset:].startswith(answer + suffix) and the context ends right at offset.
 All three are scored the same way: candidate c is worth log P(c + suffix | context), which for the
@@ -20,11 +24,12 @@ from __future__ import annotations
 import bisect
 import random
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
-from .data import HELD_OUT_PLAYS, list_plays, load_play
+from .data import HELD_OUT_PLAYS, list_plays, load_play, load_shakespeare, pretraining_plays
 from .tasks import _check_count, _is_verse_line, _lines_and_offsets
 
 MIN_CONTEXT_CHARS = 300  # LAMBADA-style: the answer is preceded by at least this much of the play
@@ -285,6 +290,26 @@ def next_speaker_instances(n: int = 500, seed: int = 0, plays: Sequence[str] = H
     _check_context(context_chars)
     plays = _check_plays(plays)
     return _draw("next_speaker", n, seed, plays, {"context_chars": context_chars})
+
+
+# ------------------------------------------------------------------ a word-frequency baseline
+@lru_cache(maxsize=1)
+def training_word_counts() -> Counter:
+    """How often each word occurs in the pretraining plays (the family's play text): lower-cased
+    runs of letters, so "Love" and "love" count together."""
+    return Counter(re.findall(r"[a-z]+", load_shakespeare(pretraining_plays()).lower()))
+
+
+def most_frequent_candidate(instance: PlayInstance, counts: Counter | None = None) -> str:
+    """The candidate the pretraining plays use most often (ties: the first in candidates order).
+
+    The choice of a model that knows only word frequencies: under GPT-2's CBT rule every candidate
+    is followed by the same rest of the line, so a unigram model ranks them by frequency alone.
+    """
+    if instance.candidates is None:
+        raise ValueError(f"a {instance.task} instance has no candidates to choose among.")
+    counts = training_word_counts() if counts is None else counts
+    return max(instance.candidates, key=lambda word: counts[word.lower()])
 
 
 PLAY_TASKS: dict[str, Callable[..., list[PlayInstance]]] = {

@@ -7,7 +7,8 @@ import pytest
 
 from gptedu.data import HELD_OUT_PLAYS, load_play, load_shakespeare, pretraining_plays
 from gptedu.play_tasks import (CLOZE_CANDIDATES, MIN_CONTEXT_CHARS, PLAY_TASKS, STOPWORDS, PlayInstance,
-                               available, cloze_instances, last_word_instances, next_speaker_instances)
+                               available, cloze_instances, last_word_instances, most_frequent_candidate,
+                               next_speaker_instances, training_word_counts)
 
 NAME_LINE = re.compile(r"[A-Z][A-Z'\- ]*[A-Z]\.")
 TEXT = {play: load_play(play) for play in HELD_OUT_PLAYS}
@@ -178,3 +179,24 @@ def test_clear_errors_for_options():
         available("cloze", context_chars=300)
     with pytest.raises(ValueError, match="hold only"):
         next_speaker_instances(available("next_speaker", ("tempest",)) + 1, plays=("tempest",))
+
+
+def test_word_frequency_baseline_counts_the_pretraining_plays_only():
+    counts = training_word_counts()
+    plays = load_shakespeare(pretraining_plays()).lower()
+    assert counts["love"] == len(re.findall(r"(?<![a-z])love(?![a-z])", plays)) > 1000
+    held_out_only = {w.lower() for play in HELD_OUT_PLAYS for w in re.findall(r"[A-Za-z]+", TEXT[play])} - set(counts)
+    assert held_out_only and all(counts[w] == 0 for w in held_out_only)
+
+
+def test_word_frequency_baseline_picks_the_most_frequent_candidate_first_on_ties():
+    x = PlayInstance("cloze", "ctx ", "zzz", ("qqq", "love", "zzz", "lord"), "tempest", 0, suffix=" rest")
+    counts = Counter({"love": 5, "lord": 5, "zzz": 1})
+    assert most_frequent_candidate(x, counts) == "love"  # tied with "lord", which comes later
+    assert most_frequent_candidate(x, Counter({"zzz": 2})) == "zzz"
+    for inst in cloze_instances(50, seed=0):
+        pick = most_frequent_candidate(inst)
+        assert pick in inst.candidates
+        assert training_word_counts()[pick] == max(training_word_counts()[c] for c in inst.candidates)
+    with pytest.raises(ValueError, match="no candidates"):
+        most_frequent_candidate(last_word_instances(1, seed=0)[0])
