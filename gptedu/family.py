@@ -30,6 +30,7 @@ from typing import Any, Callable
 import torch
 
 from .checkpoints import CheckpointError, load_checkpoint, model_from, save_checkpoint
+from .device import pick_device
 from .config import GPTConfig
 from .data import HELD_OUT_PLAYS, load_shakespeare
 from .model import GPT
@@ -267,12 +268,48 @@ def save_family_checkpoint(path: str | Path, model: GPT, size: FamilySize, recip
 
 
 # ---------------------------------------------------------------- loading
-def manifest(folder: str | Path | None = None) -> dict:
-    """data/family/manifest.json: {name: {"file", "sha256", ...}} for every shipped member."""
-    path = Path(folder or FAMILY_DIR) / "manifest.json"
-    if not path.exists():
-        return {}
-    return json.loads(path.read_text())
+def manifest(folder: str | Path | None = None, *, missing_ok: bool = False) -> dict:
+    """data/family/manifest.json: {name: {"file", "sha256", ...}} for every shipped member.
+
+    A folder that does not exist or holds no manifest.json is not a family folder: CheckpointError,
+    unless missing_ok=True (a folder a training run is about to fill), which gives {}. A damaged
+    manifest always raises, naming the file and what is wrong with it.
+    """
+    folder = _family_folder(folder)
+    path = folder / "manifest.json"
+    if not path.is_file():
+        if missing_ok and not path.exists() and (folder.is_dir() or not folder.exists()):
+            return {}
+        what = ("does not exist" if not folder.exists() else "is a file, not a folder" if not folder.is_dir()
+                else "holds no manifest.json")
+        raise CheckpointError(f"folder={str(folder)!r} {what}: it is not a family folder. The shipped family is "
+                              f"in {FAMILY_DIR} (leave folder=None to use it); scripts/train_family.py --out "
+                              f"FOLDER makes a new one.")
+    fix = f"Restore it with `git checkout -- {path}` (the shipped one) or retrain the family into a new folder."
+    try:
+        shipped = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise CheckpointError(f"{path} is damaged: it is not valid JSON ({error}). {fix}") from None
+    if not isinstance(shipped, dict):
+        raise CheckpointError(f"{path} is damaged: it holds a {type(shipped).__name__}, not a dict "
+                              f"{{member name: {{'file', 'sha256', ...}}}}. {fix}")
+    for name, entry in shipped.items():
+        file, digest = (entry.get("file"), entry.get("sha256")) if isinstance(entry, dict) else (None, None)
+        if not (isinstance(file, str) and file and Path(file).name == file):
+            raise CheckpointError(f"{path} is damaged: the entry {name!r} has no 'file' (a file name in "
+                                  f"{folder}). {fix}")
+        if not (isinstance(digest, str) and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
+            raise CheckpointError(f"{path} is damaged: the entry {name!r} has no 'sha256' (64 hex digits). {fix}")
+    return shipped
+
+
+def _family_folder(folder: Any) -> Path:
+    if folder is None or folder == "":
+        return FAMILY_DIR
+    if not isinstance(folder, (str, os.PathLike)):
+        raise TypeError(f"folder must be a folder path (a str or Path) or None for the shipped family; "
+                        f"got {type(folder).__name__}.")
+    return Path(folder)
 
 
 def family_members(folder: str | Path | None = None) -> list[str]:
@@ -288,9 +325,10 @@ def load_family(name: str, device: str | torch.device = "cpu", folder: str | Pat
     The file's sha256 is checked against data/family/manifest.json, then the checkpoint's own
     header sha256, then it is read with torch.load(weights_only=True) (gptedu.checkpoints).
     """
-    folder = Path(folder or FAMILY_DIR)
+    folder = _family_folder(folder)
     if not isinstance(name, str) or name not in SIZES:
         raise ValueError(f"No family member named {name!r}; the sizes are {', '.join(SIZES)}.")
+    device = pick_device(device)  # an unknown device name fails here, before anything is read
     shipped = manifest(folder)
     if name not in shipped:
         have = ", ".join(family_members(folder)) or "none yet"

@@ -100,6 +100,9 @@ def test_train_the_smallest_size_end_to_end(tmp_path):
 def test_load_family_refuses_what_it_should(tmp_path):
     with pytest.raises(ValueError, match="No family member"):
         load_family("7b", folder=tmp_path)
+    with pytest.raises(CheckpointError, match="holds no manifest.json: it is not a family folder"):
+        load_family("13k", folder=tmp_path)
+    (tmp_path / "manifest.json").write_text("{}")
     with pytest.raises(CheckpointError, match="not shipped"):
         load_family("13k", folder=tmp_path)
     (tmp_path / "13k.pt").write_bytes(b"not a checkpoint")
