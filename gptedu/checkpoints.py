@@ -44,6 +44,9 @@ from typing import Any, BinaryIO, Iterator
 import numpy as np
 import torch
 
+from .checks import require_int
+from .device import pick_device
+
 FORMAT = "gptedu-checkpoint-v1"  # the saved dict's "format" entry (unchanged since v1)
 MAGIC = b"gptedu-checkpoint v2\n"  # the file's first line
 HEADER_SIZE = len(MAGIC) + len(b"sha256 \n") + 64 + len(b"bytes \n") + 20
@@ -63,6 +66,7 @@ class Checkpoint:
     step: int = 0
     optimizer: dict | None = None
     extra: dict = field(default_factory=dict)
+    path: Path | None = field(default=None, repr=False, compare=False)  # the file it was read from
 
 
 # ---------------------------------------------------------------- saving
@@ -74,6 +78,7 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, *, step: int = 0,
     TypeError and leaves any checkpoint already at `path` as it was.
     """
     extra = check_extra(extra)
+    step = require_int("step", step, minimum=0, hint=" (the number of optimizer steps done)")
     path = _as_path(path, "save_checkpoint(path, model)")
     if not dataclasses.is_dataclass(getattr(model, "config", None)):
         raise TypeError(f"model must be a gptedu GPT (a module with a .config); got {type(model).__name__}. "
@@ -85,7 +90,7 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, *, step: int = 0,
         "format": FORMAT,
         "config": dataclasses.asdict(model.config),
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "step": int(step),
+        "step": step,
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "extra": extra,
     }
@@ -360,8 +365,13 @@ def _verify_against_sidecar(f: BinaryIO, path: Path, size: int) -> None:
         raise CheckpointError(f"{path} records no sha256 (an older checkpoint format, or a plain torch.save "
                               f"file) and {sidecar.name} is missing next to it, so it cannot be verified. "
                               f"Restore both files, or pass verify=False if you trust this file.")
+    recorded = sidecar.read_text(errors="replace").split()
+    if not recorded or len(recorded[0]) != 64 or any(c not in "0123456789abcdef" for c in recorded[0].lower()):
+        raise CheckpointError(f"{sidecar} is damaged ({'empty' if not recorded else 'no sha256 in it'}), so {path} "
+                              f"cannot be verified. Restore both files (`git checkout -- {path} {sidecar}` for "
+                              f"a shipped one), or pass verify=False if you trust this file.")
     f.seek(0)
-    if _sha256(f, size) != sidecar.read_text().split()[0]:
+    if _sha256(f, size) != recorded[0].lower():
         raise CheckpointError(f"{path} is corrupted or was changed after saving (its sha256 differs from "
                               f"{sidecar.name}). Restore it (`git checkout -- {path}` for a shipped one) "
                               f"or retrain it.")
@@ -387,7 +397,7 @@ def _checkpoint_from(state: Any, path: Path) -> Checkpoint:
         raise CheckpointError(f"{path} records a config this gptedu cannot build ({err}). "
                               f"It was made by a different version of the course.") from None
     return Checkpoint(config=config, model=state["model"], step=state["step"],
-                      optimizer=state["optimizer"], extra=state["extra"])
+                      optimizer=state["optimizer"], extra=state["extra"], path=path)
 
 
 def _sidecar(path: Path) -> Path:
@@ -442,6 +452,7 @@ class _Window(io.RawIOBase):
 # ---------------------------------------------------------------- models from checkpoints
 def load_model(path: str | Path, device: str | torch.device = "cpu"):
     """A GPT built from a checkpoint's config, with its weights, in eval mode."""
+    device = pick_device(device)  # an unknown device name fails before the file is read
     return model_from(load_checkpoint(path)).to(device).eval()
 
 
@@ -452,11 +463,12 @@ def load_shipped(name: str = "gpt1-char", device: str | torch.device = "cpu"):
     """A model that ships in data/checkpoints/, with its tokenizer: `model, tokenizer = load_shipped()`."""
     from .tokenizers import CharTokenizer
 
-    path = SHIPPED_DIR / f"{name}.pt"
-    if not path.exists():
-        shipped = sorted(p.stem for p in SHIPPED_DIR.glob("*.pt")) if SHIPPED_DIR.exists() else []
+    device = pick_device(device)
+    shipped = sorted(p.stem for p in SHIPPED_DIR.glob("*.pt")) if SHIPPED_DIR.exists() else []
+    if not isinstance(name, str) or name not in shipped:
         raise CheckpointError(f"No shipped checkpoint named {name!r}; shipped: {shipped or 'none'}. "
-                              f"data/checkpoints/README.md says which script makes each one.")
+                              f"data/README.md says which script makes each one.")
+    path = SHIPPED_DIR / f"{name}.pt"
     ckpt = load_checkpoint(path)
     model = model_from(ckpt).to(device).eval()
     info = ckpt.extra.get("tokenizer", {})
@@ -470,18 +482,50 @@ def model_from(ckpt: Checkpoint):
     from .model import GPT
 
     model = GPT(ckpt.config)
+    check_weights(model, ckpt.model, ckpt.path or "the checkpoint")
     model.load_state_dict(ckpt.model)
     return model
 
 
-def load_weights_into(model: torch.nn.Module, path: str | Path) -> Checkpoint:
-    """Load a checkpoint into an existing model, refusing if its config does not match."""
-    ckpt = load_checkpoint(path)
+def check_fits(model: torch.nn.Module, ckpt: Checkpoint, path: str | Path) -> None:
+    """Refuse, before anything is loaded, a checkpoint of another model shape (CheckpointError)."""
     if ckpt.config != model.config:
         diff = {name: (getattr(ckpt.config, name), getattr(model.config, name))
                 for name in dataclasses.asdict(ckpt.config)
                 if getattr(ckpt.config, name) != getattr(model.config, name)}
         raise CheckpointError(f"{path} was saved from a different model: (checkpoint, this model) = {diff}. "
-                              f"Build the model with load_model({str(path)!r}) instead.")
+                              f"Build the model with load_model({str(path)!r}) instead. The model was not changed.")
+    check_weights(model, ckpt.model, path)
+
+
+def check_weights(model: torch.nn.Module, weights: Any, where: str | Path) -> None:
+    """Refuse weights whose names or shapes do not fit `model` (a file whose weights and recorded config
+    disagree), with a CheckpointError, before any is copied: load_state_dict would copy the tensors that
+    fit and only then fail, leaving the model half overwritten."""
+    expected = model.state_dict()
+    if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
+        raise CheckpointError(f"{where} holds no weights (a dict of tensors). Restore or retrain it.")
+    missing = [k for k in expected if k not in weights]
+    unexpected = [k for k in weights if k not in expected]
+    shapes = [f"{k} {tuple(weights[k].shape)} instead of {tuple(v.shape)}"
+              for k, v in expected.items() if k in weights and weights[k].shape != v.shape]
+    if missing or unexpected or shapes:
+        found = "; ".join(part for part in (
+            f"missing {_listing(missing)}" if missing else "", f"not in the model {_listing(unexpected)}"
+            if unexpected else "", f"wrong shape: {_listing(shapes)}" if shapes else "") if part)
+        raise CheckpointError(f"The weights in {where} do not fit the model its config describes ({found}): it was "
+                              f"edited, or made by a different version of the course. Restore or retrain it. "
+                              f"No weights were loaded.")
+
+
+def _listing(items: list[str], n: int = 3) -> str:
+    return ", ".join(items[:n]) + (f" and {len(items) - n} more" if len(items) > n else "")
+
+
+def load_weights_into(model: torch.nn.Module, path: str | Path) -> Checkpoint:
+    """Load a checkpoint into an existing model, refusing (and leaving the model as it was) if its config
+    or its weights do not fit."""
+    ckpt = load_checkpoint(path)
+    check_fits(model, ckpt, path)
     model.load_state_dict(ckpt.model)
     return ckpt

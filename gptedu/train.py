@@ -37,8 +37,8 @@ import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from .checkpoints import check_extra, load_weights_into, save_checkpoint
-from .config import require_bool, require_int, require_number
+from .checkpoints import check_extra, check_fits, load_checkpoint, save_checkpoint
+from .checks import check_output_file, check_output_folder, require_bool, require_int, require_number
 from .data import get_batch
 from .device import pick_device
 
@@ -237,8 +237,14 @@ class Trainer:
         return self.step * self.cfg.batch_size * self.block_size * self.dist.world_size
 
     def fit(self, resume_from: str | Path | None = None) -> list[dict]:
-        """Train until cfg.max_iters steps are done (continuing from self.step); returns history."""
+        """Train until cfg.max_iters steps are done (continuing from self.step); returns history.
+
+        Before the first step: the config is checked again, and where checkpoints go (a bad path fails
+        now, not at the first save after the run); a resume checks the whole file before it loads it.
+        """
         self.cfg.validate()  # again: it may have been edited since the trainer was made
+        if self.cfg.checkpoint_path is not None and self.dist.is_main:
+            check_output_file(self.cfg.checkpoint_path, "checkpoint_path")
         if resume_from is not None:
             self.load_state(resume_from)
         cfg = self.cfg
@@ -304,12 +310,22 @@ class Trainer:
         self._saved_step = self.step
 
     def load_state(self, path: str | Path) -> None:
-        """Restore a checkpoint written by save(): the run continues exactly where it stopped."""
-        ckpt = load_weights_into(self.model, path)  # refuses a checkpoint of another model shape
-        if ckpt.optimizer is None or "rng" not in ckpt.extra:
+        """Restore a checkpoint written by save(): the run continues exactly where it stopped.
+
+        Everything is checked before anything is loaded: a file that cannot resume this run (another
+        model shape, weights only, a different optimizer) raises and leaves the model's weights,
+        the optimizer and the step as they were.
+        """
+        ckpt = load_checkpoint(path)
+        check_fits(self.model, ckpt, path)  # refuses a checkpoint of another model shape
+        if ckpt.optimizer is None or not isinstance(ckpt.extra.get("rng"), list) \
+                or not isinstance(ckpt.extra.get("history"), list):
             raise ValueError(f"{path} holds weights but no training state (optimizer, random streams): "
                              f"it was not written by Trainer.save, so a run cannot resume from it. "
-                             f"Load its weights with gptedu.checkpoints.load_weights_into instead.")
+                             f"Load its weights with gptedu.checkpoints.load_weights_into instead. "
+                             f"Nothing was loaded: the model's weights are as they were.")
+        _check_optimizer_state(self.optimizer, ckpt.optimizer, path)
+        self.model.load_state_dict(ckpt.model)
         self.optimizer.load_state_dict(ckpt.optimizer)
         self.step = ckpt.step
         self.history = list(ckpt.extra["history"])
@@ -397,6 +413,17 @@ class Trainer:
                 self._rng_state = self._current_rng()
 
 
+def _check_optimizer_state(optimizer: torch.optim.Optimizer, state: dict, path: str | Path) -> None:
+    """Refuse optimizer state whose parameter groups do not match this run's, before anything is loaded."""
+    groups = state.get("param_groups") if isinstance(state, dict) else None
+    mine = [len(g["params"]) for g in optimizer.param_groups]
+    theirs = [len(g.get("params", ())) for g in groups] if isinstance(groups, list) else None
+    if theirs != mine:
+        raise ValueError(f"{path} holds optimizer state for parameter groups of sizes {theirs}, but this run's "
+                         f"optimizer has {mine}: it was saved by a differently set-up run, so this run cannot "
+                         f"resume from it. Nothing was loaded: the model's weights are as they were.")
+
+
 def _check_token_range(name: str, data: torch.Tensor, vocab_size: int) -> None:
     """Refuse data with ids outside [0, vocab_size) before training, not as an IndexError mid-run."""
     if data.numel() == 0:
@@ -461,8 +488,8 @@ def main(argv: list[str] | None = None) -> Trainer:
     threads = threads_from_env(default=None)  # a bad value stops here, saying what it should be
     if threads is not None:
         torch.set_num_threads(threads)
-    out = Path(args.out)
-    ckpt_path = out / "ckpt.pt"
+    out = check_output_folder(args.out, "--out")  # before the data is read and step 0: not at the final save
+    ckpt_path = check_output_file(out / "ckpt.pt", "--out")
 
     if args.plays:  # the chosen works, the last val_fraction for validation
         train_text = load_shakespeare(args.plays)

@@ -50,6 +50,7 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from gptedu.checks import check_output_file  # noqa: E402
 from gptedu.config import GPTConfig  # noqa: E402
 from gptedu.data import HELD_OUT_PLAYS, load_shakespeare, pretraining_plays  # noqa: E402
 from gptedu.model import GPT  # noqa: E402
@@ -268,6 +269,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--spread", action="store_true",
                    help="mapping episodes whose repeats are all beyond one band; runs kept apart under 'spread'")
     args = p.parse_args(argv)
+    check_output_file(args.out, "--out")  # before the first run, not after it
     torch.set_num_threads(args.threads)
     result = json.loads(args.out.read_text()) if args.resume and args.out.exists() else {}
     key = "spread" if args.spread else "longer" if args.longer else "runs"

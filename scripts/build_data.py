@@ -112,6 +112,12 @@ def main() -> int:
     parser.add_argument("--write", action="store_true", help="rewrite data/SHA256SUMS from what was built")
     parser.add_argument("--out", type=Path, default=DATA, help="where to build (default: data/)")
     args = parser.parse_args()
+    try:  # before the downloads: a bad --out fails now, not after them
+        args.out.mkdir(parents=True, exist_ok=True)
+        tempfile.NamedTemporaryFile(dir=args.out).close()
+    except OSError as error:
+        sys.exit(f"--out={str(args.out)!r} cannot be written ({error.strerror or error}): pick a folder you can "
+                 f"write to. Nothing was downloaded.")
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -50,6 +50,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from gptedu.checks import check_output_file  # noqa: E402
 from gptedu.config import GPTConfig  # noqa: E402
 from gptedu.data import HELD_OUT_PLAYS, get_batch, load_shakespeare, pretraining_plays  # noqa: E402
 from gptedu.model import GPT  # noqa: E402
@@ -411,6 +412,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--limit", type=int, default=None, help="run at most this many missing runs, then stop")
     p.add_argument("--threads", type=int, default=int(os.environ.get("GPTEDU_THREADS", "1")))
     args = p.parse_args(argv)
+    check_output_file(args.out, "--out")  # before the first run, not after it
     torch.set_num_threads(args.threads)
     command = "python " + " ".join(["scripts/depth_sweep.py", *(sys.argv[1:] if argv is None else argv)])
 

@@ -23,6 +23,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from gptedu.checks import check_output_file  # noqa: E402
 from gptedu import evaluation  # noqa: E402
 from gptedu.family import family_members, load_family, manifest  # noqa: E402
 
@@ -45,7 +46,7 @@ def main(argv=None) -> dict:
     args = parse(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    out = Path(args.out)
+    out = check_output_file(args.out, "--out")  # before the first evaluation, not after it
     results = json.loads(out.read_text()) if out.exists() else {}
     results.setdefault("settings", {"n": args.n, "ks": args.ks, "seed": args.seed})
     results.setdefault("entries", {})

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from gptedu.checks import check_output_file  # noqa: E402
 from gptedu import evaluation  # noqa: E402
 from gptedu.config import GPTConfig  # noqa: E402
 from gptedu.model import GPT, count_params  # noqa: E402
@@ -103,6 +104,9 @@ def mapping_score(model: GPT, tok, k: int = 8, n: int = 96) -> dict:
 
 def main(argv=None) -> dict:
     args = parse(argv)
+    check_output_file(RESULTS, "the results file")  # before training, not after it
+    if args.save:
+        check_output_file(args.save, "--save")
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)

@@ -38,6 +38,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from gptedu.checks import check_output_file  # noqa: E402
 from gptedu.checkpoints import load_shipped  # noqa: E402
 from gptedu.finetune import DEFAULT_LR, GPTClassifier, finetune, transfer  # noqa: E402
 from gptedu.tasks import finetune_examples  # noqa: E402
@@ -121,6 +122,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--resume", action="store_true",
                    help="keep the runs already in --out (same settings) and run only the missing ones")
     args = p.parse_args(argv)
+    check_output_file(args.out, "--out")  # before the first run, not after it
     command = "python " + " ".join(["scripts/finetune_sweep.py", *(sys.argv[1:] if argv is None else argv)])
 
     settings = {"checkpoint": args.checkpoint, "n_train": args.n_train, "n_test": args.n_test,

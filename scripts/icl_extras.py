@@ -46,6 +46,7 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from gptedu.checks import check_output_file  # noqa: E402
 from gptedu import evaluation  # noqa: E402
 from gptedu.family import SIZES, family_members, load_family, validation_tokens  # noqa: E402
 from gptedu.finetune import linear_warmup_decay  # noqa: E402
@@ -348,6 +349,7 @@ def main(argv=None) -> dict:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=str(RESULTS))
     args = p.parse_args(argv)
+    check_output_file(args.out, "--out")  # before the first part runs, not after it
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     results = json.loads(out.read_text()) if out.exists() else {}

@@ -24,6 +24,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from gptedu.checks import check_output_file, check_output_folder  # noqa: E402
 from gptedu import evaluation  # noqa: E402
 from gptedu.family import RECIPE, SIZES, load_checkpoint, model_from, train_size  # noqa: E402
 from gptedu.subtask_corpus import family_tokenizer  # noqa: E402
@@ -117,7 +118,8 @@ def main(argv=None) -> dict:
                                  block_size=args.block_size, log_points=args.log_points, eval_iters=args.eval_iters)
     sizes = [dataclasses.replace(SIZES[s], learning_rate=float(f"{SIZES[s].learning_rate * args.lr_scale:.2g}"))
              for s in args.sizes]
-    out = ROOT / "runs" / "pilot" / args.name
+    out = check_output_folder(ROOT / "runs" / "pilot" / args.name, "--name")  # before training, not after it
+    check_output_file(RESULTS, "the results file")
     t0 = time.perf_counter()
     record = {"name": args.name, "note": args.note, "command": "python scripts/pilot_family.py " +
               " ".join(argv if argv is not None else sys.argv[1:]),

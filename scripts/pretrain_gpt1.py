@@ -24,6 +24,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from gptedu.checks import check_output_file, check_output_folder  # noqa: E402
 from gptedu.checkpoints import load_checkpoint, save_checkpoint  # noqa: E402
 from gptedu.config import GPTConfig  # noqa: E402
 from gptedu.data import HELD_OUT_PLAYS, load_shakespeare, pretraining_plays  # noqa: E402
@@ -63,6 +64,9 @@ def main() -> int:
     p.add_argument("--note", default="", help="a sentence for the record, e.g. why a run was resumed")
     p.add_argument("--no-ship", action="store_true", help="do not copy the result into data/checkpoints/")
     args = p.parse_args()
+    check_output_folder(args.out, "--out")  # before step 0, not at the end of the run
+    if not args.no_ship:
+        check_output_file(SHIP_DIR / f"{NAME}.pt", "the shipped checkpoint (or pass --no-ship)")
 
     torch.set_num_threads(args.threads)
     out = Path(args.out)

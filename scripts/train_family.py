@@ -33,6 +33,7 @@ except ImportError:  # Windows: train one process at a time
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from gptedu.checks import check_output_folder  # noqa: E402
 from gptedu.device import pick_device  # noqa: E402
 from gptedu.family import (FAMILY_DIR, RECIPE, SIZES, manifest, sha256_file, train_size,  # noqa: E402
                            training_tokens, validation_tokens)
@@ -57,10 +58,10 @@ def main(argv=None) -> None:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     recipe = dataclasses.replace(RECIPE, tokens=args.tokens)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_output_folder(args.out, "--out")  # before training, not at its end
+    check_output_folder(args.state, "--state")
     command = "python scripts/train_family.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    todo = [s for s in args.sizes if args.retrain or s not in manifest(out)]
+    todo = [s for s in args.sizes if args.retrain or s not in manifest(out, missing_ok=True)]
     print(f"family: {len(todo)} size(s) to train ({', '.join(todo) or 'none'}) on {device}, "
           f"{recipe.tokens:,} tokens each ({recipe.steps} steps of {recipe.tokens_per_step})", flush=True)
     if not todo:
@@ -80,7 +81,7 @@ def main(argv=None) -> None:
         with open(out / ".manifest.lock", "w") as lock:  # sizes may train in parallel processes
             if fcntl is not None:
                 fcntl.flock(lock, fcntl.LOCK_EX)
-            shipped = manifest(out)
+            shipped = manifest(out, missing_ok=True)
             shipped[name] = entry
             shipped = {k: shipped[k] for k in SIZES if k in shipped}  # smallest first
             tmp = out / "manifest.json.tmp"

@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from gptedu.checks import check_output_file  # noqa: E402
 from gptedu.checkpoints import load_checkpoint, model_from  # noqa: E402
 from gptedu.generate import complete  # noqa: E402
 from gptedu.tasks import next_line_task, sentiment_task, zero_shot_accuracy  # noqa: E402
@@ -62,6 +63,7 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=OUT)
     args = p.parse_args()
+    check_output_file(args.out, "--out")  # before the sweep, not after it
     torch.set_num_threads(args.threads)
     paths = sorted(args.snapshots.glob("step*.pt"))
     if not paths:

@@ -1,0 +1,85 @@
+"""Issue 29, item 2: every script that writes results checks where they go before it starts working.
+
+Each script is given an output path that runs through a file (a file where a folder should be) and must
+stop at once with an error naming its option, before any training or evaluation (a time limit: before
+the fix the scripts set off on their whole run). The file in the way is left as it was.
+"""
+import signal
+import sys
+from contextlib import contextmanager
+
+import pytest
+
+from tests.scripts import load_script
+
+LIMIT_S = 60  # loading a script and its imports; any training or evaluation would take longer
+
+
+@contextmanager
+def time_limit(seconds: int):
+    def stop(signum, frame):
+        raise TimeoutError(f"still running after {seconds} s: the output location was not checked first")
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.fixture
+def blocked(tmp_path):
+    blocker = tmp_path / "results"
+    blocker.write_text("keep me")
+    yield blocker
+    assert blocker.read_text() == "keep me"
+
+
+# script, arguments (BAD is replaced by a path under the file in the way), the option the error names
+CASES = [
+    ("scripts/band_ablation.py", ["--out", "BAD/ablation.json", "--steps", "2"], "--out"),
+    ("scripts/depth_sweep.py", ["--out", "BAD/sweep.json"], "--out"),
+    ("scripts/eval_family.py", ["--out", "BAD/eval.json", "--sizes", "13k", "--n", "2"], "--out"),
+    ("scripts/family_probe.py", ["--name", "t", "--save", "BAD/probe.pt"], "--save"),
+    ("scripts/finetune_sweep.py", ["--out", "BAD/sweep.json", "--ks", "0", "--seeds", "0", "--steps", "2"], "--out"),
+    ("scripts/icl_extras.py", ["--out", "BAD/extras.json"], "--out"),
+    ("scripts/pilot_family.py", ["--name", "BAD/pilot"], "--name"),
+    ("scripts/pretrain_gpt1.py", ["--out", "BAD/run", "--max-iters", "2", "--no-ship"], "--out"),
+    ("scripts/train_family.py", ["--out", "BAD/family", "--sizes", "13k"], "--out"),
+    ("scripts/zeroshot_sweep.py", ["--out", "BAD/sweep.json"], "--out"),
+]
+
+
+@pytest.mark.parametrize("script, args, option", CASES, ids=[c[0].split("/")[1] for c in CASES])
+def test_a_script_checks_its_output_before_it_starts(script, args, option, blocked, monkeypatch):
+    argv = [a.replace("BAD", str(blocked)) for a in args]
+    module = load_script(script, name=f"_round2_{script.split('/')[1][:-3]}", register=True)
+    monkeypatch.setattr(sys, "argv", [script, *argv])
+    takes_argv = module.main.__code__.co_argcount > 0
+    with time_limit(LIMIT_S), pytest.raises(ValueError, match=rf"^{option}='.*': '.*results' is a file, not a "
+                                                              rf"folder.*Nothing was run"):
+        module.main(argv) if takes_argv else module.main()
+
+
+def test_train_family_still_starts_a_new_folder(tmp_path, monkeypatch):
+    """The manifest of a folder the script is about to fill may be missing (missing_ok), and nothing is trained
+    when the manifest already lists every size asked for."""
+    from gptedu.family import manifest
+    assert manifest(tmp_path / "new", missing_ok=True) == {}
+    module = load_script("scripts/train_family.py", name="_round2_train_family_new", register=True)
+    (tmp_path / "fam").mkdir()
+    (tmp_path / "fam" / "manifest.json").write_text('{"13k": {"file": "13k.pt", "sha256": "' + "0" * 64 + '"}}')
+    with time_limit(LIMIT_S):
+        module.main(["--out", str(tmp_path / "fam"), "--sizes", "13k", "--state", str(tmp_path / "state")])
+
+
+def test_build_data_checks_out_before_downloading(blocked, monkeypatch):
+    module = load_script("scripts/build_data.py", name="_round2_build_data", register=True)
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("downloaded before --out was checked")
+    monkeypatch.setattr(module, "download", no_network)
+    monkeypatch.setattr(sys, "argv", ["scripts/build_data.py", "--out", str(blocked / "data")])
+    with pytest.raises(SystemExit, match=r"^--out='.*results/data' cannot be written .*Nothing was downloaded"):
+        module.main()
