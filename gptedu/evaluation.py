@@ -23,6 +23,7 @@ token is the right one. Choice tasks use gptedu.fewshot.choice_logprobs.
 """
 from __future__ import annotations
 
+import functools
 import math
 import random
 from dataclasses import dataclass
@@ -31,11 +32,14 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
+from .checks import require_bool, require_int
 from .fewshot import choice_logprobs
-from .subtask_corpus import (DESCRIPTIONS, WORD_TASKS, evaluation_words, mapping_pairs, render_answer,
+from .subtask_corpus import (DESCRIPTIONS, SCRAMBLERS, WORD_TASKS, evaluation_words, mapping_pairs, render_answer,
                              render_prompt, word_pairs)
 
 KS = (0, 1, 2, 4, 8, 16)
+MAX_K = 1024  # examples in one prompt: more lines than GPT-2's 1,024-token context holds, let alone the family's 256
+MAX_N = 100_000  # instances per evaluation
 
 
 @dataclass(frozen=True)
@@ -170,6 +174,7 @@ def exact_match_scores(model: torch.nn.Module, tokenizer, instances: Sequence[In
     None is right when the greedy answer is followed by a non-letter.
     """
     block = model.config.block_size
+    _check_instances(instances, tokenizer, block)
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -212,6 +217,23 @@ def exact_match_scores(model: torch.nn.Module, tokenizer, instances: Sequence[In
     return correct, logprobs
 
 
+def _check_instances(instances: Sequence[Instance], tokenizer, block: int) -> None:
+    """Refuse an instance exact match cannot score: an empty prompt (nothing to condition on), an empty
+    answer, or an answer (with what must follow it) that leaves no room for the prompt in the context."""
+    for i, inst in enumerate(instances):
+        if not isinstance(inst, Instance):
+            raise TypeError(f"instances[{i}] must be an Instance; got {type(inst).__name__}.")
+        if not isinstance(inst.prompt, str) or not inst.prompt:
+            raise ValueError(f"instances[{i}] has an empty prompt: the model needs at least one token to "
+                             f"condition on.")
+        if not isinstance(inst.answer, str) or not inst.answer:
+            raise ValueError(f"instances[{i}] has an empty answer: there is nothing to score.")
+        tail = len(tokenizer.encode(inst.answer)) + (0 if inst.end is None else len(tokenizer.encode(inst.end)))
+        if tail > block - (inst.end is None):  # the prompt keeps at least one token
+            raise ValueError(f"instances[{i}]'s answer{'' if inst.end is None else ' and end'} take {tail} tokens; "
+                             f"the model's context is {block}: no room is left for the prompt.")
+
+
 def choice_scores(model: torch.nn.Module, tokenizer, instances: Sequence[Instance], normalize: bool = True
                   ) -> tuple[list[bool], list[float]]:
     """For each choice instance: (the right choice ranks first, its mean log-prob per token).
@@ -228,13 +250,40 @@ def choice_scores(model: torch.nn.Module, tokenizer, instances: Sequence[Instanc
     return correct, logprobs
 
 
+def max_k(task: str) -> int:
+    """The most examples an instance of `task` can hold: MAX_K, and for a word task one fewer than the
+    held-out words it can scramble (the query and every example use a different word); 0 if zero-shot only."""
+    if not TASKS[task].few_shot:
+        return 0
+    if task in WORD_TASKS:
+        return min(MAX_K, _scramblable_words(task) - 1)
+    return MAX_K
+
+
+@functools.lru_cache(maxsize=None)
+def _scramblable_words(task: str) -> int:
+    rng = random.Random(0)  # whether a word can be scrambled does not depend on the draw
+    return sum(SCRAMBLERS[task](word, rng) is not None for word in evaluation_words())
+
+
 def instances(task: str, k: int, n: int, description: bool = False, seed: int = 0) -> list[Instance]:
-    """The n instances of a task at k examples (the same for every model: seeded by task, k, seed)."""
-    if task not in TASKS:
+    """The n instances of a task at k examples (the same for every model: seeded by task, k, seed).
+
+    k and n are checked against their limits (max_k(task), MAX_N) before anything is drawn.
+    """
+    if not isinstance(task, str) or task not in TASKS:
         raise ValueError(f"No evaluation task {task!r}; registered: {', '.join(TASKS)}.")
     spec = TASKS[task]
-    if k < 0 or (k > 0 and not spec.few_shot):
-        raise ValueError(f"k={k!r} is not possible for {task!r} ({'zero-shot only' if not spec.few_shot else 'k >= 0'}).")
+    k = require_int("k", k, minimum=0, hint=" (examples in the prompt; 0: zero-shot)")
+    if k > 0 and not spec.few_shot:
+        raise ValueError(f"k={k!r} is not possible for {task!r} (zero-shot only).")
+    if k > max_k(task):
+        raise ValueError(f"k={k!r} is too many examples for {task!r}: at most {max_k(task):,} "
+                         + (f"(each example and the query need a different held-out word)" if task in WORD_TASKS
+                            else f"(more lines than any course model's context holds)") + ".")
+    n = require_int("n", n, maximum=MAX_N, minimum=1, hint=" (instances)")
+    description = require_bool("description", description)
+    seed = require_int("seed", seed, minimum=None)
     return spec.make(k, n, description, seed)
 
 
@@ -244,6 +293,7 @@ def evaluate(model: torch.nn.Module, tokenizer, task: str, k: int = 0, n: int = 
 
     keep=True adds each instance's right/wrong and log-prob (for bootstraps and plots).
     """
+    keep = require_bool("keep", keep)
     items = instances(task, k, n, description, seed)
     if TASKS[task].kind == "exact":
         correct, logprobs = exact_match_scores(model, tokenizer, items)

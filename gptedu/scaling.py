@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .checks import is_real, require_bool, require_int, require_range
+
 PF_DAY = 1e15 * 24 * 3600  # FLOPs in one petaflop/s-day: 8.64e19
 
 # GPT-3 (Brown et al. 2020), Table D.1, "Total train compute (PF-days)" for its eight models, each
@@ -51,8 +53,10 @@ def training_flops(n_params: float, tokens: float, n_layer: int = 0, n_ctx: int 
     QK^T and AV), 6·n_layer·n_ctx·d_model per token for training. Leave n_layer at 0 for 6ND only.
     """
     for name, value in (("n_params", n_params), ("tokens", tokens)):
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or value < 0:
-            raise ValueError(f"{name}={value!r} must be a number >= 0.")
+        if not (is_real(value) and math.isfinite(value) and value >= 0):
+            raise ValueError(f"{name}={value!r} must be a number >= 0 (and finite).")
+    for name, value in (("n_layer", n_layer), ("n_ctx", n_ctx), ("d_model", d_model)):
+        require_int(name, value, minimum=0, hint=" (0 leaves the attention term out)")
     base = 6.0 * n_params * tokens
     attention = 6.0 * n_layer * n_ctx * d_model * tokens
     return {"C_6ND": base, "C_attention": attention, "C_total": base + attention}
@@ -125,6 +129,7 @@ def load_runs(folder: str | Path | None = None, split: str = "val", after_warmup
     from .family import FAMILY_DIR, family_members
     if split not in ("val", "train"):
         raise ValueError(f"split={split!r} must be 'val' or 'train'.")
+    after_warmup = require_bool("after_warmup", after_warmup)
     folder = Path(folder or FAMILY_DIR)
     runs = []
     for name in family_members(folder):
@@ -202,6 +207,8 @@ def fit_power_law(C: Sequence[float], L: Sequence[float], irreducible: bool = Tr
     rest is a straight line in log-log, solved exactly), then refined around the best grid point;
     c = 0 can win, when the points show no bend. Needs 2 distinct compute values (3 with c).
     """
+    irreducible = require_bool("irreducible", irreducible)
+    grid = require_int("grid", grid, minimum=2)
     C, L = np.asarray(C, dtype=float), np.asarray(L, dtype=float)
     if C.shape != L.shape or C.ndim != 1:
         raise ValueError(f"C and L must be 1-d and the same length; got shapes {C.shape} and {L.shape}.")
@@ -236,12 +243,33 @@ def bootstrap_fit(C: Sequence[float], L: Sequence[float], irreducible: bool = Tr
                   at: float | None = None, grid: int = 100) -> dict:
     """Refit on `n` resamples of the points (drawn with replacement; a resample with too few distinct
     compute values is drawn again): {"b": exponents, "c": irreducible terms, "prediction": L(at) or None}.
-    Percentiles of these are the intervals (`interval`)."""
+    Percentiles of these are the intervals (`interval`).
+
+    Needs `need` = 3 distinct compute values with the irreducible term (2 without); fewer raise at once
+    (no resample could ever be fitted). The redrawing is bounded too: after 100·n + 1000 draws it stops.
+    """
+    irreducible = require_bool("irreducible", irreducible)
+    n = require_int("n", n, hint=" (resamples)")
+    seed = require_int("seed", seed, minimum=None)
     C, L = np.asarray(C, dtype=float), np.asarray(L, dtype=float)
+    if C.shape != L.shape or C.ndim != 1:
+        raise ValueError(f"C and L must be 1-d and the same length; got shapes {C.shape} and {L.shape}.")
+    if not (np.all(np.isfinite(C)) and np.all(C > 0) and np.all(np.isfinite(L)) and np.all(L > 0)):
+        raise ValueError("compute and loss must be finite and > 0 (drop the step-0 point: it has no compute; "
+                         "a NaN compute cannot be fitted).")
     rng = np.random.default_rng(seed)
     need = 3 if irreducible else 2
+    if len(np.unique(C)) < need:
+        raise ValueError(f"bootstrap_fit {'with' if irreducible else 'without'} the irreducible term needs at least "
+                         f"{need} points of different compute; got {len(np.unique(C))}, so no resample could be "
+                         f"fitted.")
     bs, cs, preds = [], [], []
+    draws, max_draws = 0, 100 * n + 1000
     while len(bs) < n:
+        draws += 1
+        if draws > max_draws:
+            raise RuntimeError(f"only {len(bs)} of n={n} resamples had {need} distinct compute values after "
+                               f"{max_draws} draws (the limit): too few distinct points to bootstrap.")
         idx = rng.integers(0, len(C), len(C))
         if len(np.unique(C[idx])) < need:
             continue
@@ -255,6 +283,9 @@ def bootstrap_fit(C: Sequence[float], L: Sequence[float], irreducible: bool = Tr
 
 def interval(samples: Sequence[float], level: float = 0.9) -> tuple[float, float]:
     """The central `level` percentile interval of bootstrap samples."""
+    level = require_range("level", level, 0.0, 1.0, low_open=True, hint=", e.g. 0.9")
+    if len(samples) == 0:
+        raise ValueError("samples is empty: there is no interval without bootstrap samples.")
     lo = (1 - level) / 2 * 100
     return float(np.percentile(samples, lo)), float(np.percentile(samples, 100 - lo))
 
@@ -305,8 +336,11 @@ def predict_run(runs: Sequence[Run], held_out: str = "1.4m", fraction: float = 1
     bootstrap interval (n_boot = 0: none, the interval is (nan, nan)). The held-out run's losses are never
     read here.
     """
-    if not 0 < fraction <= 1:
-        raise ValueError(f"fraction={fraction!r} must be in (0, 1], e.g. 1/10.")
+    require_range("fraction", fraction, 0.0, 1.0, low_open=True, hint=", e.g. 1/10")
+    irreducible, on_frontier, final_only = (require_bool(name, value) for name, value in (
+        ("irreducible", irreducible), ("on_frontier", on_frontier), ("final_only", final_only)))
+    n_boot = require_int("n_boot", n_boot, minimum=0, hint=" (0: no interval)")
+    level = require_range("level", level, 0.0, 1.0, low_open=True, hint=", e.g. 0.9")
     target = planned_compute(held_out)
     names = [r.name for r in runs if r.name != held_out] if use is None else list(use)
     if held_out in names:

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable, Iterator, Sequence
 
+from .checks import is_real, require_int, require_probability, require_range
 from .data import HELD_OUT_PLAYS, load_shakespeare, pretraining_plays
 from .tokenizers import CharTokenizer
 
@@ -56,6 +57,7 @@ TASKS = tuple(DESCRIPTIONS)
 WORD_TASKS = TASKS[:-1]  # the five of GPT-3 section 3.9.2; "mapping" is the sixth
 
 _CONSONANTS, _VOWELS = "bcdfghjklmnpqrstvwxz", "aeiou"
+LABEL_SPACE = len(_CONSONANTS) * len(_VOWELS) * len(_CONSONANTS)  # 2,000 distinct three-letter labels
 
 
 # ---------------------------------------------------------------- words
@@ -102,11 +104,13 @@ def _shuffled_middle(word: str, keep: int, rng: random.Random) -> str | None:
     middle = list(word[keep:len(word) - keep])
     if len(set(middle)) < 2:
         return None  # nothing to scramble
-    while True:
+    for _ in range(1000):  # a shuffle equals the word with probability <= 1/2: this never runs out in practice
         rng.shuffle(middle)
         out = word[:keep] + "".join(middle) + word[len(word) - keep:]
         if out != word:
             return out
+    middle = middle[1:] + middle[:1]  # a bound all the same: rotating >= 2 distinct letters changes the word
+    return word[:keep] + "".join(middle) + word[len(word) - keep:]
 
 
 def cycle_letters(word: str, rng: random.Random) -> str | None:
@@ -146,7 +150,12 @@ SCRAMBLERS: dict[str, Callable[[str, random.Random], str | None]] = {
 
 
 def new_labels(n: int, rng: random.Random) -> list[str]:
-    """n distinct three-letter nonsense labels (consonant-vowel-consonant), drawn fresh."""
+    """n distinct three-letter nonsense labels (consonant-vowel-consonant), drawn fresh.
+
+    There are LABEL_SPACE (2,000) of them: asking for more raises at once instead of drawing forever.
+    """
+    n = require_int("n", n, minimum=0, maximum=LABEL_SPACE,
+                    hint=": there are only that many consonant-vowel-consonant labels")
     labels: list[str] = []
     while len(labels) < n:
         label = rng.choice(_CONSONANTS) + rng.choice(_VOWELS) + rng.choice(_CONSONANTS)
@@ -176,6 +185,9 @@ def word_pairs(task: str, words: Sequence[str], n: int, rng: random.Random,
                forbidden: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
     """n (input, output) pairs of a word task, distinct words; an input that spells a forbidden word is redrawn."""
     scramble = SCRAMBLERS[task]
+    distinct = len(set(words))
+    n = require_int("n", n, minimum=0, maximum=distinct,
+                    hint=f": each pair needs a different word and there are {distinct:,} words")
     pairs: list[tuple[str, str]] = []
     used: set[str] = set()
     tries = 0
@@ -203,6 +215,8 @@ def mapping_pairs(words: Sequence[str], n_words: int, n: int, rng: random.Random
 
 # ---------------------------------------------------------------- the generator
 MAPPING_WEIGHT = 5.0  # the mapping is the task only the context can answer: the copy signal
+MAX_EXAMPLES = 1000  # lines per episode: far more than any context here holds (and distinct words run out)
+MAX_TEXT_CHARS = 1_000_000  # a natural-text chunk
 
 
 @dataclass
@@ -225,17 +239,38 @@ class CorpusConfig:
         return [MAPPING_WEIGHT if t == "mapping" else 1.0 for t in self.tasks]
 
     def validate(self) -> None:
-        if not 0.0 <= self.task_fraction <= 1.0:
+        """Check every field; a ValueError names the field, the value and what is allowed."""
+        if not (is_real(self.task_fraction) and 0.0 <= self.task_fraction <= 1.0):
             raise ValueError(f"task_fraction={self.task_fraction!r} must be in [0, 1].")
+        require_probability("description_prob", self.description_prob, hint=" (the share of episodes that "
+                            "open with their task's description)")
+        if isinstance(self.tasks, str):
+            raise ValueError(f"tasks={self.tasks!r} is one string; pass a tuple of task names, e.g. ({self.tasks!r},).")
+        if not isinstance(self.tasks, (tuple, list)):
+            raise ValueError(f"tasks={self.tasks!r} must be a tuple of task names from {TASKS}.")
         unknown = [t for t in self.tasks if t not in TASKS]
         if unknown or not self.tasks:
-            raise ValueError(f"tasks={self.tasks!r}: each must be one of {TASKS}.")
-        if self.task_weights is not None and len(self.task_weights) != len(self.tasks):
-            raise ValueError("task_weights needs one weight per task.")
-        for name in ("examples", "mapping_words", "text_chars"):
-            lo, hi = getattr(self, name)
-            if not 1 <= lo <= hi:
-                raise ValueError(f"{name}={(lo, hi)!r} must be (lo, hi) with 1 <= lo <= hi.")
+            raise ValueError(f"tasks={self.tasks!r}: each must be one of {TASKS}"
+                             + (f"; unknown: {unknown}." if unknown else " (at least one)."))
+        if self.task_weights is not None:
+            weights = list(self.task_weights) if isinstance(self.task_weights, (tuple, list)) else None
+            if weights is None or len(weights) != len(self.tasks):
+                raise ValueError(f"task_weights={self.task_weights!r} needs one weight per task "
+                                 f"({len(self.tasks)}: {', '.join(self.tasks)}), or None.")
+            for task, weight in zip(self.tasks, weights):
+                require_range(f"the weight of {task!r} in task_weights", weight, 0.0, float("inf"),
+                              high_open=True)
+            if not sum(weights) > 0:
+                raise ValueError(f"task_weights={self.task_weights!r} are all zero: at least one task needs a "
+                                 f"weight > 0.")
+        limits = {"examples": MAX_EXAMPLES, "mapping_words": LABEL_SPACE, "text_chars": MAX_TEXT_CHARS}
+        for name, limit in limits.items():
+            pair = getattr(self, name)
+            if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
+                raise ValueError(f"{name}={pair!r} must be (lo, hi) with 1 <= lo <= hi <= {limit:,}.")
+            lo, hi = (require_int(f"{name}[{i}]", v, maximum=limit) for i, v in enumerate(pair))
+            if not lo <= hi:
+                raise ValueError(f"{name}={tuple(pair)!r} must be (lo, hi) with 1 <= lo <= hi <= {limit:,}.")
 
 
 @dataclass
