@@ -12,18 +12,21 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .banded_attention import banded_attention
+from .banded_attention import banded_attention, check_window
+from .checks import require_int
 from .config import GPTConfig
 from .kv_cache import LayerKV
 
 
 def causal_mask(T: int, device: torch.device | str | None = None) -> torch.Tensor:
     """(T, T) bool, True where query i may see key j: j <= i."""
+    T = require_int("T", T, minimum=0, hint=" (the sequence length)")
     return torch.ones(T, T, dtype=torch.bool, device=device).tril()
 
 
 def banded_causal_mask(T: int, window: int, device: torch.device | str | None = None) -> torch.Tensor:
     """(T, T) bool, True where query i may see key j: i - window < j <= i."""
+    window = check_window(window)
     return causal_mask(T, device).triu(diagonal=1 - window)
 
 

@@ -20,9 +20,18 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .checks import require_bool, require_int, require_range
+
+
+def check_window(window: int) -> int:
+    """A band width: a whole number >= 1 (a query always sees itself), or a ValueError naming `window`."""
+    return require_int("window", window, hint=" (how many positions a query sees, itself included)")
+
 
 def band_tile_mask(window: int, first_block: bool = False, device: torch.device | str | None = None) -> torch.Tensor:
     """(w, 2w) bool: tile query r may see tile key c when r < c <= r + w (and c >= w in block 0)."""
+    window = check_window(window)
+    first_block = require_bool("first_block", first_block)
     r = torch.arange(window, device=device).unsqueeze(1)
     c = torch.arange(2 * window, device=device).unsqueeze(0)
     allowed = (c > r) & (c <= r + window)
@@ -35,6 +44,15 @@ def banded_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: 
 
     Equal (to float rounding) to softmax(q kᵀ/√hs + banded mask) v, in O(T·w) time and memory.
     """
+    window = check_window(window)
+    require_range("dropout_p", dropout_p, 0.0, 1.0, high_open=True, hint=" (0 turns attention dropout off)")
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        if not isinstance(t, torch.Tensor) or t.dim() != 4:
+            raise ValueError(f"{name} must be a (batch, heads, time, head size) tensor; got "
+                             f"{tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__}.")
+    if not q.shape == k.shape == v.shape:
+        raise ValueError(f"q, k and v must have the same shape; got {tuple(q.shape)}, {tuple(k.shape)}, "
+                         f"{tuple(v.shape)}.")
     B, nh, T, hs = q.shape
     if window >= T:  # the band covers everything: plain causal attention is the same thing
         return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)

@@ -39,7 +39,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .config import require_int, require_number
+from .config import require_bool, require_int, require_number
 from .model import GPT
 from .train import TrainingDiverged
 
@@ -327,6 +327,7 @@ def transfer(source: GPT, n_layers: int | None = None, *, pretrained: bool = Tru
     Fresh weights come from GPT's own initialisation with torch seeded by `seed`; the caller's
     random state and `source` are not changed.
     """
+    pretrained = require_bool("pretrained", pretrained)  # pretrained="no" would otherwise copy everything
     L = source.config.n_layer
     if pretrained is False:
         if n_layers not in (None, 0):

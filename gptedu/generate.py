@@ -16,6 +16,7 @@ from numbers import Integral, Real
 import torch
 import torch.nn.functional as F
 
+from .checks import require_bool
 from .kv_cache import KVCache
 
 
@@ -61,8 +62,13 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
 
 
 def _check_args(model: torch.nn.Module, idx: torch.Tensor, max_new_tokens: int, temperature: float,
-                top_k: int | None, top_p: float | None, greedy: bool) -> None:
+                top_k: int | None, top_p: float | None, greedy: bool,
+                generator: torch.Generator | None = None) -> None:
     vocab_size, block_size = model.config.vocab_size, model.config.block_size
+    require_bool("greedy", greedy)  # greedy="no" would otherwise be read as True
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator={generator!r} must be a torch.Generator (or None), e.g. "
+                        f"torch.Generator().manual_seed(0); a plain seed is not one.")
     if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, Integral) or max_new_tokens < 0:
         raise ValueError(f"max_new_tokens={max_new_tokens!r} must be >= 0: a whole number of tokens to add.")
     if not greedy and not (_is_number(temperature) and temperature > 0):  # nan > 0 is False too
@@ -121,7 +127,7 @@ def generate_steps(model: torch.nn.Module, idx: torch.Tensor, max_new_tokens: in
     filtering), so a caller can show how likely the chosen token was and what else was in the
     running: the prompt lab streams its output this way. Arguments as for generate().
     """
-    _check_args(model, idx, max_new_tokens, temperature, top_k, top_p, greedy)
+    _check_args(model, idx, max_new_tokens, temperature, top_k, top_p, greedy, generator)
     if not isinstance(use_cache, bool):
         raise ValueError(f"use_cache={use_cache!r} must be True or False.")
     return _steps(model, idx, max_new_tokens, temperature, top_k, top_p, greedy, generator, use_cache)
@@ -143,7 +149,15 @@ def _steps(model, idx, max_new_tokens, temperature, top_k, top_p, greedy, genera
             if greedy:
                 next_id = logits.argmax(dim=-1, keepdim=True)
             else:
-                next_id = _sample(logits / temperature, top_k, top_p, generator)
+                scaled = logits / temperature
+                if not torch.isfinite(scaled).all():
+                    if not torch.isfinite(logits).all():
+                        raise ValueError("The model's logits hold NaN or infinite values: its weights are broken "
+                                         "(a diverged run?). Load or train the model again.")
+                    raise ValueError(f"temperature={temperature!r} is so small that logits / temperature overflow "
+                                     f"(the largest logit is {logits.abs().max().item():.3g}); use a temperature "
+                                     f">= 1e-3, or greedy=True for the most likely token.")
+                next_id = _sample(scaled, top_k, top_p, generator)
             idx = torch.cat([idx, next_id], dim=1)
             yield next_id, logits
     finally:

@@ -153,6 +153,8 @@ class GPT(nn.Module):
             raise TypeError(f"cache must be a KVCache({len(self.h)}) (one entry per layer of this model); "
                             f"got {cache!r}.")
         x = self._embed(idx, start=cache.length if cache is not None else 0)
+        if cache is not None:
+            cache.admit(self, idx)  # the same model and batch, and not the cached tokens fed again
         for i, block in enumerate(self.h):
             x = block(x, kv=cache.layers[i] if cache is not None else None)
         return self.ln_f(x)

@@ -16,7 +16,10 @@ import torch
 from gptedu import evaluation, scaling
 from gptedu.config import GPTConfig
 from gptedu.model import GPT
-from gptedu.subtask_corpus import LABEL_SPACE, evaluation_words, family_tokenizer, mapping_pairs, new_labels, word_pairs
+from gptedu.subtask_corpus import evaluation_words, family_tokenizer, mapping_pairs, new_labels, word_pairs
+
+LABEL_SPACE = 20 * 5 * 20  # consonant-vowel-consonant labels (gptedu.subtask_corpus.LABEL_SPACE)
+MAX_N = 100_000  # gptedu.evaluation.MAX_N
 
 LIMIT_S = 30  # each call below answers in well under a second; the limit only catches a hang
 
@@ -73,6 +76,8 @@ def test_the_whole_label_space_can_still_be_drawn():
     with time_limit():
         labels = new_labels(LABEL_SPACE, random.Random(0))
     assert len(set(labels)) == LABEL_SPACE
+    from gptedu.subtask_corpus import LABEL_SPACE as limit
+    assert limit == LABEL_SPACE
 
 
 def test_word_pairs_beyond_the_distinct_words():
@@ -97,7 +102,7 @@ def test_the_largest_k_still_draws(model_and_tokenizer):
     assert evaluation.max_k("anagram2") == 394 and items[0].prompt.count("\n") == 394
 
 
-@pytest.mark.parametrize("n", [evaluation.MAX_N + 1, 10**9])
+@pytest.mark.parametrize("n", [MAX_N + 1, 10**9])
 def test_evaluate_with_too_many_instances(model_and_tokenizer, n):
     model, tok = model_and_tokenizer
     with time_limit(), pytest.raises(ValueError, match=rf"^n={n} must be a whole number from 1 to 100,000"):
