@@ -98,12 +98,17 @@ def test_build_model_is_the_sweeps_model_with_the_switches_apart(script, data):
 
 def test_init_grad_norms_are_the_sweeps_one_per_layer_and_deterministic(script, data):
     ours = init_grad_norms(tiny(n_layer=3, batch_size=2), data)
+    assert set(ours) == set(D.GRAD_WEIGHTS) == {"c_fc", "block"}
     ref = script.init_grad_norms(shapes=((3, 32),), inits=("width",), seeds=(0,), batch=2, block=16)
-    assert ours == pytest.approx(ref["post_3x32_init-width"]["block_grad_norm"], abs=1e-5)
+    for norm, settings in (("post", tiny(n_layer=3, batch_size=2)),
+                           ("pre", tiny(n_layer=3, batch_size=2, norm="pre", residual_init=True))):
+        got, want = init_grad_norms(settings, data), ref[f"{norm}_3x32_init-width"]
+        assert got["block"] == pytest.approx(want["block_grad_norm"], abs=1e-5)  # the sweep's two measures
+        assert got["c_fc"] == pytest.approx(want["mlp_c_fc_grad_norm"], abs=1e-5)
+        assert all(c < b for c, b in zip(got["c_fc"], got["block"]))  # c_fc is one of the block's parameters
     assert init_grad_norms(tiny(n_layer=3, batch_size=2), data) == ours
-    pre = init_grad_norms(tiny(n_layer=3, batch_size=2, norm="pre", residual_init=True), data)
-    assert pre == pytest.approx(ref["pre_3x32_init-width"]["block_grad_norm"], abs=1e-5) and pre != ours
-    assert len(init_grad_norms(tiny(n_layer=5), data)) == 5
+    assert init_grad_norms(tiny(n_layer=3, batch_size=2, norm="pre", residual_init=True), data) != ours
+    assert [len(v) for v in init_grad_norms(tiny(n_layer=5), data).values()] == [5, 5]
 
 
 # ------------------------------------------------------------------ one run
@@ -169,7 +174,7 @@ def test_the_shipped_grid_has_the_four_cells_at_the_labs_defaults():
 def test_figure_draws_runs_grid_unigram_and_grad_norms(sweep, data):
     runs = [train_run(tiny(), data), train_run(tiny(norm="pre", steps=3), data, should_stop=lambda: True)]
     for run, n in zip(runs, (2, 2)):
-        run["grad_norms"] = [1.0] * n
+        run["grad_norms"] = {"c_fc": [1.0] * n, "block": [2.0] * n}
     fig = depth_figure(runs, [0.5, 0.4, 0.3], tiny(n_layer=3), sweep, unigram=3.33)
     loss_ax, grad_ax = fig.axes
     labels = [line.get_label() for line in loss_ax.lines]
@@ -188,6 +193,12 @@ def test_figure_draws_runs_grid_unigram_and_grad_norms(sweep, data):
                                                           "2. 2 layers, pre-LN, plain init",
                                                           "next run: 3 layers, post-LN, plain init"]
     assert list(grad_ax.lines[-1].get_ydata()) == [0.5, 0.4, 0.3] and grad_ax.get_yscale() == "log"
+    assert list(grad_ax.lines[0].get_ydata()) == [1.0, 1.0] and "mlp.c_fc" in grad_ax.get_title()  # the default
+    blocks = depth_figure(runs, [5.0, 4.0, 3.0], tiny(n_layer=3), sweep, weights="block").axes[1]
+    assert list(blocks.lines[0].get_ydata()) == [2.0, 2.0] and "whole block" in blocks.get_title()
+    assert "all of each block's parameters" in blocks.get_ylabel()
+    with pytest.raises(ValueError, match="weights='bias' must be one of"):
+        depth_figure(runs, weights="bias")
     empty = depth_figure()
     assert any("Press Train" in t.get_text() for t in empty.axes[0].texts)
 
@@ -201,6 +212,7 @@ def test_lab_has_every_control_and_the_defaults(sweep):
     assert [v for _, v in lab.learning_rate.options] == [3e-4, 1e-3, 3e-3, 6e-3, 1e-2]
     assert list(lab.warmup.options) == [0, 25, 50, 100] and lab.steps.value == 6
     assert lab.show_grid.value and lab.stop_button.disabled and not lab.button.disabled
+    assert lab.grad_weights.value == "c_fc" and [v for _, v in lab.grad_weights.options] == ["c_fc", "block"]
 
     def walk(widget):
         yield widget
@@ -208,8 +220,8 @@ def test_lab_has_every_control_and_the_defaults(sweep):
             yield from walk(child)
 
     classes = [c for w in walk(lab) for c in w._dom_classes]
-    for name in ("layers", "norm", "residual-init", "lr", "warmup", "steps", "seed", "show-grid", "train", "stop",
-                 "clear", "progress", "progress-label", "status", "figure"):
+    for name in ("layers", "norm", "residual-init", "grad-weights", "lr", "warmup", "steps", "seed", "show-grid",
+                 "train", "stop", "clear", "progress", "progress-label", "status", "figure"):
         assert classes.count(f"gptedu-{name}") == 1, name
     assert repr(lab) == "DepthLab(next run: 2 layers, post-LN, plain init, lr 0.003, warmup 0, 6 steps, seed 0; " \
                         "runs done: 0)"
@@ -226,6 +238,12 @@ def test_controls_redraw_the_grad_norms_and_the_grid(sweep):
     lab.norm.value = "pre"
     assert list(lab.figure.axes[1].lines[0].get_ydata()) != post
     assert lab.figure.axes[1].lines[0].get_label() == "next run: 3 layers, pre-LN, plain init"
+    grads = init_grad_norms(lab.settings, lab.data)
+    assert list(lab.figure.axes[1].lines[0].get_ydata()) == grads["c_fc"]  # the chapter's headline measure
+    lab.grad_weights.value = "block"
+    assert list(lab.figure.axes[1].lines[0].get_ydata()) == grads["block"]
+    assert "whole block" in lab.figure.axes[1].get_title()
+    lab.grad_weights.value = "c_fc"
     lab.learning_rate.value = 6e-3  # not in the (fake) grid
     assert not [l for l in lab.figure.axes[0].lines if l.get_label().startswith("shipped")]
     assert "has lr 0.001, 0.003 only" in lab.status.value
@@ -247,7 +265,8 @@ def test_train_button_runs_in_the_background_and_adds_a_curve(sweep):
     lab.button.click()  # what a click in the browser does
     assert lab.wait(60) and not lab.running
     (run,) = lab.runs
-    assert run["status"] == "finished" and run["settings"]["n_layer"] == 3 and len(run["grad_norms"]) == 3
+    assert run["status"] == "finished" and run["settings"]["n_layer"] == 3
+    assert {k: len(v) for k, v in run["grad_norms"].items()} == {"c_fc": 3, "block": 3}
     assert seen[-6:] == [1, 2, 3, 4, 5, 6] and lab.progress.max == 6
     assert lab.progress_label.value.startswith("step 6/6 · loss ")
     assert png(lab) != before and list(run_lines(lab.figure)) == [D.run_label(1, run)]

@@ -8,23 +8,25 @@ any other stack, and compares:
 
 - `RunSettings`: one run's settings, checked (a ValueError names a bad one);
 - `build_model(settings, vocab_size)`: the GPT the sweep trains, with the lab's three switches;
-- `init_grad_norms(settings)`: the gradient norm of each block's parameters at initialisation (one
-  backward pass on one fixed batch, the sweep's);
+- `init_grad_norms(settings)`: per block, at initialisation, the gradient norm of its MLP's first weight
+  `mlp.c_fc` (Xiong et al.'s W^1, chapter 07 section 2's headline) and of all its parameters together (one
+  backward pass on one fixed batch, the sweep's). The two disagree (chapter 07 shows why): the lab draws
+  either (`GRAD_WEIGHTS`), `mlp.c_fc` first;
 - `train_run(settings, on_step=..., should_stop=...)`: one short run as the sweep trains it (gptedu's
   Trainer, AdamW, warmup then cosine to lr/10, no gradient clipping); returns its loss curve, and
   never raises for a diverged or stopped run (its record says so);
 - `depth_figure(runs, grads, sweep)`: the runs' loss curves over the shipped grid's, and the
-  per-layer gradient norms at init;
-- `depth_lab()`: the widget. Pick the layers, the norm, the residual init, lr, warmup and steps,
-  press Train: a progress bar follows the steps, Stop ends the run after the current step, and the
-  run's curve joins the others on the plot.
+  per-layer gradient norms at init (of `mlp.c_fc` or of whole blocks);
+- `depth_lab()`: the widget. Pick the layers, the norm, the residual init, lr, warmup and steps, and
+  which weights' gradient to draw, press Train: a progress bar follows the steps, Stop ends the run
+  after the current step, and the run's curve joins the others on the plot.
 
 The data, the model's width-matched init, the eval batches and the "stalled" rule are the sweep's:
 scripts/depth_sweep.py is imported (`sweep_script()`), not copied, so a lab run and a sweep run with
 the same settings are the same run.
 
-Stable CSS classes for browser tests: gptedu-layers, gptedu-norm, gptedu-residual-init, gptedu-lr,
-gptedu-warmup, gptedu-steps, gptedu-seed, gptedu-show-grid, gptedu-train, gptedu-stop, gptedu-clear,
+Stable CSS classes for browser tests: gptedu-layers, gptedu-norm, gptedu-residual-init, gptedu-grad-weights,
+gptedu-lr, gptedu-warmup, gptedu-steps, gptedu-seed, gptedu-show-grid, gptedu-train, gptedu-stop, gptedu-clear,
 gptedu-progress, gptedu-progress-label, gptedu-status, gptedu-figure.
 """
 from __future__ import annotations
@@ -63,6 +65,9 @@ MAX_LAYERS = 24
 MAX_STEPS = 250  # the shipped grid's run length
 RUN_COLOURS = ("#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f")
 GRID_COLOURS = {"post": "#f5a35c", "pre": "#7fb0dc"}
+# Whose gradient norm the right panel draws, per layer at init (chapter 07 section 2 measures both):
+# the MLP's first weight (Xiong et al.'s W^1), or all of a block's parameters as one vector.
+GRAD_WEIGHTS = {"c_fc": "mlp.c_fc weight", "block": "whole block"}
 
 
 # ====================================================================== the sweep script, imported
@@ -189,21 +194,30 @@ def build_model(s: RunSettings, vocab_size: int) -> GPT:
     return model
 
 
-def _block_grad_norms(model: GPT) -> list[float]:
-    """The norm of the gradient of all of each block's parameters (after a backward pass)."""
-    return [torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in block.parameters()])).item()
-            for block in model.h]
+def _grad_norms(model: GPT) -> dict[str, list[float]]:
+    """After a backward pass, per block: {"c_fc": the norm of mlp.c_fc.weight's gradient, "block": the norm
+    of the gradient of all the block's parameters as one vector}."""
+    return {"c_fc": [block.mlp.c_fc.weight.grad.norm().item() for block in model.h],
+            "block": [torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad)
+                                                            for p in block.parameters()])).item()
+                      for block in model.h]}
 
 
-def init_grad_norms(s: RunSettings, data: dict | None = None) -> list[float]:
-    """Per block, the norm of its parameters' gradient at initialisation: one forward and backward pass
-    on the sweep's fixed batch (generator seed EVAL_SEED, the run's batch and block size). Deterministic."""
+def init_grad_norms(s: RunSettings, data: dict | None = None) -> dict[str, list[float]]:
+    """Per block, gradient norms at initialisation: {"c_fc": [...], "block": [...]} (see GRAD_WEIGHTS), from
+    one forward and backward pass on the sweep's fixed batch (generator seed EVAL_SEED, the run's batch and
+    block size). Deterministic.
+
+    They disagree: with GPT-2's residual init, pre-LN's c_fc gradient shrinks with depth while its blocks'
+    do not (a block's gradient is mostly its residual projections', which the init does not shrink);
+    chapter 07 section 2 measures why.
+    """
     data = data or load_data()
     x, y = get_batch(data["train"], s.batch_size, s.block_size,
                      generator=torch.Generator().manual_seed(sweep_script().EVAL_SEED))
     model = build_model(s, data["vocab_size"])
     model(x, y)[1].backward()
-    return _block_grad_norms(model)
+    return _grad_norms(model)
 
 
 # ====================================================================== one run
@@ -325,14 +339,19 @@ def grid_lrs(sweep: dict | None) -> list[float]:
 
 # ====================================================================== the figure
 def depth_figure(runs: Sequence[dict] = (), grads: Sequence[float] | None = None, next_run: RunSettings | None = None,
-                 sweep: dict | None = None, unigram: float | None = None, dpi: float = 72) -> Figure:
+                 sweep: dict | None = None, unigram: float | None = None, dpi: float = 72,
+                 weights: str = "c_fc") -> Figure:
     """Left: the training loss of each run (`train_run` records), over the shipped grid's cells at
     next_run's lr (faint, dashed: no warmup, dotted: warmup), with the unigram loss. Right: the gradient
-    norm per layer at initialisation of each run's stack and (black) of `grads`, next_run's stack.
+    norm per layer at initialisation of `weights` ("c_fc" or "block", GRAD_WEIGHTS) for each run's stack
+    (its record's "grad_norms", init_grad_norms' dict) and (black) `grads`, next_run's stack (a list,
+    already of `weights`).
 
     A matplotlib Figure not registered with pyplot (the lab draws from a background thread);
     display(fig) shows it in a notebook.
     """
+    if weights not in GRAD_WEIGHTS:
+        raise ValueError(f"weights={weights!r} must be one of {sorted(GRAD_WEIGHTS)}.")
     cells = grid_curves(sweep, next_run) if next_run is not None else []
     entries = len(cells) + len(runs) + (unigram is not None)  # the loss panel's legend, in two columns below
     fig = Figure(figsize=(15, 5.2 + 0.32 * math.ceil(entries / 2)), dpi=dpi, layout="constrained")
@@ -350,8 +369,11 @@ def depth_figure(runs: Sequence[dict] = (), grads: Sequence[float] | None = None
         loss_ax.plot(steps, values, "o-", ms=4, lw=2.8, color=colour, zorder=4,
                      label=run_label(i + 1, run))
         drawn += values
-        if run.get("grad_norms"):
-            grad_ax.plot(range(1, len(run["grad_norms"]) + 1), run["grad_norms"], "o-", ms=4, lw=1.8, alpha=0.75,
+        run_grads = run.get("grad_norms")
+        if isinstance(run_grads, dict):
+            run_grads = run_grads.get(weights)
+        if run_grads:
+            grad_ax.plot(range(1, len(run_grads) + 1), run_grads, "o-", ms=4, lw=1.8, alpha=0.75,
                          color=colour, label=f"{i + 1}. {RunSettings(**run['settings']).stack}")
     if unigram is not None:
         loss_ax.axhline(unigram, color="black", ls=":", lw=1.5, zorder=3,
@@ -375,8 +397,9 @@ def depth_figure(runs: Sequence[dict] = (), grads: Sequence[float] | None = None
                      label=f"next run: {next_run.stack}")
     grad_ax.set_yscale("log")
     grad_ax.set_xlabel("layer (block)", fontsize=14)
-    grad_ax.set_ylabel("gradient norm of the block's parameters", fontsize=14)
-    grad_ax.set_title("Gradient norm per layer at init", fontsize=15)
+    grad_ax.set_ylabel("gradient norm of " + ("each block's mlp.c_fc weight" if weights == "c_fc"
+                                              else "all of each block's parameters"), fontsize=14)
+    grad_ax.set_title(f"Gradient norm per layer at init: {GRAD_WEIGHTS[weights]}", fontsize=15)
     if grad_ax.get_legend_handles_labels()[0]:
         grad_ax.legend(fontsize=10)
     for ax in (loss_ax, grad_ax):
@@ -399,7 +422,7 @@ class DepthLab(widgets.VBox):
         self.runs: list[dict] = []
         self.figure: Figure | None = None
         self.error: str | None = None  # the last error, as "TypeName: message"
-        self._grads: dict[tuple, list[float]] = {}
+        self._grads: dict[tuple, dict[str, list[float]]] = {}
         self._note = ""
         self._stale_error = False  # the status shows an error the controls caused
         self._stop = threading.Event()
@@ -413,6 +436,11 @@ class DepthLab(widgets.VBox):
                                           description="LayerNorm", style={**wide, "button_width": "auto"})
         self.residual_init = widgets.Checkbox(value=s.residual_init, description="residual init 1/√(2N) (GPT-2)",
                                               style=wide, indent=False)
+        self.grad_weights = widgets.ToggleButtons(options=[(label, value) for value, label in GRAD_WEIGHTS.items()],
+                                                  value="c_fc", description="gradient of",
+                                                  tooltips=["the MLP's first weight (Xiong et al.'s W¹), as "
+                                                            "chapter 07 section 2", "all of each block's parameters"],
+                                                  style={**wide, "button_width": "auto"})
         self.learning_rate = widgets.Dropdown(options=[(f"{v:g}", v) for v in sorted({*LEARNING_RATES, s.lr})],
                                               value=s.lr, description="learning rate", style=wide,
                                               layout=widgets.Layout(width="220px"))
@@ -433,22 +461,23 @@ class DepthLab(widgets.VBox):
         self.progress_label = widgets.Label("")
         self.status = widgets.HTML()
         self.output = widgets.Output(layout=widgets.Layout(width="100%"))
-        self.controls = (self.layers, self.norm, self.residual_init, self.learning_rate, self.warmup, self.steps,
-                         self.seed, self.show_grid, self.clear_button)
+        self.controls = (self.layers, self.norm, self.residual_init, self.grad_weights, self.learning_rate, self.warmup,
+                         self.steps, self.seed, self.show_grid, self.clear_button)
         for widget, name in ((self.layers, "layers"), (self.norm, "norm"), (self.residual_init, "residual-init"),
+                             (self.grad_weights, "grad-weights"),
                              (self.learning_rate, "lr"), (self.warmup, "warmup"), (self.steps, "steps"),
                              (self.seed, "seed"), (self.show_grid, "show-grid"), (self.button, "train"),
                              (self.stop_button, "stop"), (self.clear_button, "clear"), (self.progress, "progress"),
                              (self.progress_label, "progress-label"), (self.status, "status"),
                              (self.output, "figure")):
             widget.add_class(f"gptedu-{name}")
-        super().__init__([widgets.HBox([self.layers, self.norm, self.residual_init]),
+        super().__init__([widgets.HBox([self.layers, self.norm, self.residual_init, self.grad_weights]),
                           widgets.HBox([self.learning_rate, self.warmup, self.steps, self.seed, self.show_grid]),
                           widgets.HBox([self.button, self.stop_button, self.progress, self.progress_label,
                                         self.clear_button]),
                           self.status, self.output])
-        for widget in (self.layers, self.norm, self.residual_init, self.learning_rate, self.warmup, self.steps,
-                       self.seed, self.show_grid):
+        for widget in (self.layers, self.norm, self.residual_init, self.grad_weights, self.learning_rate, self.warmup,
+                       self.steps, self.seed, self.show_grid):
             widget.observe(self.redraw, names="value")
         self.button.on_click(lambda _: self.start())
         self.stop_button.on_click(lambda _: self.stop())
@@ -463,8 +492,8 @@ class DepthLab(widgets.VBox):
                                    residual_init=self.residual_init.value, lr=self.learning_rate.value,
                                    warmup=self.warmup.value, steps=self.steps.value, seed=self.seed.value)
 
-    def grads(self, s: RunSettings) -> list[float]:
-        """init_grad_norms(s), computed once per model."""
+    def grads(self, s: RunSettings) -> dict[str, list[float]]:
+        """init_grad_norms(s): {"c_fc": [...], "block": [...]}, computed once per model."""
         key = s.model_key() + (s.batch_size, s.block_size)
         if key not in self._grads:
             self._grads[key] = init_grad_norms(s, self.data)
@@ -486,8 +515,9 @@ class DepthLab(widgets.VBox):
             return
         if self._stale_error:  # the controls make sense again: the error they caused is gone
             self.error, self._note, self._stale_error = None, "", False
-        self.figure = depth_figure(self.runs, grads, s, self.sweep if self.show_grid.value else None,
-                                   self.data["unigram_loss"])
+        self.figure = depth_figure(self.runs, grads[self.grad_weights.value], s,
+                                   self.sweep if self.show_grid.value else None, self.data["unigram_loss"],
+                                   weights=self.grad_weights.value)
         show_figure(self.output, self.figure, f"<depth lab: {len(self.runs)} runs; next: {s.stack}>")
         self._show_status()
 
@@ -610,10 +640,11 @@ def depth_lab(sweep: dict | str | None = "shipped", *, n_layer: int = 12, norm: 
     shipped Shakespeare exactly as scripts/depth_sweep.py does (width-matched init, AdamW beta2 0.999,
     no clipping) in the background: the progress bar follows the steps, Stop ends the run after the
     current step, and the run's loss curve joins the earlier ones on the left, its stack's gradient
-    norms per layer at initialisation on the right (black: the stack the controls pick now). Behind
-    them, `sweep` ("shipped": data/results/gpt2_depth_sweep.json; or its dict; or None) shows the
-    shipped grid's curves at the chosen learning rate. Errors (a diverged run, bad settings) show in
-    the status, in red.
+    norms per layer at initialisation on the right (black: the stack the controls pick now); "gradient
+    of" picks whose: each block's mlp.c_fc weight (chapter 07 section 2's headline, the default) or all
+    of each block's parameters. Behind them, `sweep` ("shipped": data/results/gpt2_depth_sweep.json;
+    or its dict; or None) shows the shipped grid's curves at the chosen learning rate. Errors (a
+    diverged run, bad settings) show in the status, in red.
 
     The defaults are the grid's post-LN cell without warmup at lr 3e-3, 50 steps instead of 250 (one
     click: 35 s of CPU on the course's 2-core machine, 37-72 s of wall time while other jobs ran; about
