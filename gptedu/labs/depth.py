@@ -416,6 +416,8 @@ class DepthLab(widgets.VBox):
         if sweep is not None and not (isinstance(sweep, dict) and isinstance(sweep.get("rows", []), list)):
             raise TypeError(f"sweep must be the dict scripts/depth_sweep.py writes as JSON, 'shipped' or None; "
                             f"got {type(sweep).__name__}.")
+        if settings.seed > 10**6:  # the seed box would silently move it to its end
+            raise ValueError(f"seed={settings.seed!r} must be a whole number from 0 to 1,000,000 (the lab's seed box).")
         self.sweep = sweep
         self.fixed = settings  # what the lab's controls do not change: width, batch, block, beta2, init
         self.data = load_data()

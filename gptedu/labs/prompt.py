@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 
 from ..checkpoints import load_shipped
+from ..checks import require_int, require_range, require_str
 from ..family import family_members, load_family
 from ..generate import generate_steps
 from ..plots import show_char
@@ -40,6 +41,8 @@ MODES = {"greedy": "greedy", "temperature": "temperature", "top-k": "top-k", "to
 N_CANDIDATES = 10  # bars in the chart
 STREAM_EVERY = 8  # redraw the output every this many tokens while generating
 PROBABILITY_COLOURS = matplotlib.colormaps["RdYlGn"]
+# The sliders' ranges: an argument outside them is refused, not clamped to the nearest end.
+TEMPERATURES, TOP_KS, TOP_PS, LENGTHS, SEEDS = (0.1, 2.0), (1, 100), (0.05, 1.0), (1, 400), (0, 10**6)
 
 Loader = Callable[[], tuple[torch.nn.Module, Any]]
 
@@ -205,14 +208,26 @@ def candidates_figure(tokenizer: Any, top: list[tuple[int, float]], chosen: int 
     return fig
 
 
+def check_settings(prompt: Any, decoding: Decoding, max_new_tokens: Any, seed: Any) -> None:
+    """Refuse, naming the argument and the allowed range, a setting the lab's controls cannot show
+    (ipywidgets would silently move it to the nearest end of its slider, or fail with a bare TraitError)."""
+    require_str("prompt", prompt, empty=True)  # an empty prompt is shown in the lab's status instead
+    require_range("temperature", decoding.temperature, *TEMPERATURES, hint=" (the lab's slider; greedy: mode='greedy')")
+    require_int("top_k", decoding.top_k, TOP_KS[0], maximum=TOP_KS[1], hint=" (the lab's slider)")
+    require_range("top_p", decoding.top_p, *TOP_PS, hint=" (the lab's slider)")
+    require_int("max_new_tokens", max_new_tokens, LENGTHS[0], maximum=LENGTHS[1], hint=" (the lab's slider)")
+    require_int("seed", seed, SEEDS[0], maximum=SEEDS[1])
+
+
 # ---------------------------------------------------------------- the app
 class PromptLab(widgets.VBox):
     """Prompt, model and decoding in; a streamed, coloured continuation and the next-token chart out."""
 
     def __init__(self, choices: dict[str, Loader], presets: dict[str, str], model: str, prompt: str,
                  decoding: Decoding, max_new_tokens: int, seed: int):
-        if model not in choices:
+        if not isinstance(model, str) or model not in choices:
             raise ValueError(f"model={model!r}: pick one of {', '.join(choices)}.")
+        check_settings(prompt, decoding, max_new_tokens, seed)
         self.choices, self.presets = choices, presets
         self._loaded: dict[str, tuple[torch.nn.Module, Any]] = {}
         self.generation: Generation | None = None
@@ -225,15 +240,16 @@ class PromptLab(widgets.VBox):
                                        layout=widgets.Layout(width="95%", height="110px"))
         self.decoding = widgets.ToggleButtons(options=[(label, mode) for mode, label in MODES.items()],
                                               value=decoding.mode, style={"button_width": "auto"})
-        self.temperature = widgets.FloatSlider(value=decoding.temperature, min=0.1, max=2.0, step=0.1,
-                                               description="temperature", style=wide, continuous_update=False)
-        self.top_k = widgets.IntSlider(value=decoding.top_k, min=1, max=100, description="top-k", style=wide,
-                                       continuous_update=False)
-        self.top_p = widgets.FloatSlider(value=decoding.top_p, min=0.05, max=1.0, step=0.05, description="top-p",
-                                         style=wide, continuous_update=False)
-        self.length = widgets.IntSlider(value=max_new_tokens, min=1, max=400, description="tokens", style=wide,
-                                        continuous_update=False)
-        self.seed = widgets.BoundedIntText(value=seed, min=0, max=10**6, description="seed", style=wide,
+        self.temperature = widgets.FloatSlider(value=decoding.temperature, min=TEMPERATURES[0], max=TEMPERATURES[1],
+                                               step=0.1, description="temperature", style=wide,
+                                               continuous_update=False)
+        self.top_k = widgets.IntSlider(value=decoding.top_k, min=TOP_KS[0], max=TOP_KS[1], description="top-k",
+                                       style=wide, continuous_update=False)
+        self.top_p = widgets.FloatSlider(value=decoding.top_p, min=TOP_PS[0], max=TOP_PS[1], step=0.05,
+                                         description="top-p", style=wide, continuous_update=False)
+        self.length = widgets.IntSlider(value=max_new_tokens, min=LENGTHS[0], max=LENGTHS[1], description="tokens",
+                                        style=wide, continuous_update=False)
+        self.seed = widgets.BoundedIntText(value=seed, min=SEEDS[0], max=SEEDS[1], description="seed", style=wide,
                                            layout=widgets.Layout(width="150px"))
         self.button = widgets.Button(description="Generate", button_style="primary", icon="play")
         self.status = widgets.HTML()
