@@ -20,14 +20,19 @@ its Python no longer runs (e.g. after a Python upgrade).
 anything after `test` is passed to pytest instead, e.g. `python3 course.py test tests/test_model.py -x`.
 Tests run offline: every Python process they start has the guard in tests/offline/ (GPTEDU_OFFLINE=1).
 """
-from __future__ import annotations
-
-import hashlib
-import os
-import subprocess
 import sys
-import venv
-from pathlib import Path
+
+# First, before anything an older Python cannot run (this file uses no syntax newer than 3.6, and
+# annotations such as list[str] are evaluated only after this line): Python 3.6-3.9 get this message.
+if sys.version_info < (3, 10):
+    sys.exit("gptedu needs Python 3.10 or newer; this is " + sys.version.split()[0] + ". Run it with a newer "
+             "python3, e.g. `python3.11 course.py`.")
+
+import hashlib  # noqa: E402
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import venv  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
@@ -186,8 +191,20 @@ def cpu_capability() -> str:
     return done.stdout.strip() or "unknown"
 
 
+def missing_paths(args: list[str]) -> list[str]:
+    """The notebook and test paths among `args` that do not exist (a path: a .ipynb or .py file, or an argument
+    with a /, before any ::node id; other arguments are pytest's and are left to it)."""
+    paths = [arg.split("::")[0] for arg in args if not arg.startswith("-")]
+    return [path for path in paths if (path.endswith((".ipynb", ".py")) or "/" in path) and not (ROOT / path).exists()]
+
+
 def portability(args: list[str]) -> int:
     """Strict nbval on the committed notebooks once per kernel variant; non-zero if any variant fails."""
+    missing = missing_paths(args)
+    if missing:  # else pytest's "file not found" would read as a kernel variant failing
+        print(f"portability: no such notebook {', '.join(missing)} (paths are relative to {ROOT}); "
+              f"nothing was run.")
+        return 2
     capability = cpu_capability()
     failed = []
     for name, overrides in KERNEL_VARIANTS.items():

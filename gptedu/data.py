@@ -30,8 +30,23 @@ def _expected_hashes() -> dict[str, str]:
     if not sums.exists():
         raise DataError(f"{sums} is missing: the course's data folder is incomplete. "
                         f"Restore it with `git checkout -- data/` or rebuild it with `{REBUILD}`.")
-    pairs = (line.split("  ", 1) for line in sums.read_text().splitlines() if line.strip())
-    return {name: digest for digest, name in pairs}
+    fix = f"Restore it with `git checkout -- data/SHA256SUMS` or rebuild data/ with `{REBUILD}`."
+    try:
+        lines = sums.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise DataError(f"{sums} is damaged: it is not text. {fix}") from None
+    hashes = {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        digest, _, name = line.partition("  ")
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest) or not name.strip():
+            raise DataError(f"{sums} is damaged: line {number} is {line[:60]!r}, not '<sha256>  <file name>'. {fix}")
+        hashes[name] = digest
+    if not any(name.startswith("shakespeare/") for name in hashes):
+        raise DataError(f"{sums} lists no Shakespeare files ({len(hashes)} entries): it is damaged or empty, "
+                        f"and every corpus list would come out empty. {fix}")
+    return hashes
 
 
 def sha256_file(path: Path) -> str:

@@ -17,6 +17,8 @@ Written to be read, in the spirit of Karpathy's minbpe.
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import operator
 from collections import Counter, defaultdict
@@ -27,7 +29,6 @@ from typing import Any, Literal
 
 import regex  # the `regex` module (not `re`): it knows \p{L} (any letter) and possessive `++`
 import tiktoken
-import tiktoken.load
 import tiktoken_ext.openai_public
 
 from .data import data_path
@@ -400,7 +401,7 @@ class BPETokenizer:
         and those two parts are the pair that was merged to make it.
         """
         if not isinstance(ranks, dict):
-            ranks = tiktoken.load.load_tiktoken_bpe(str(ranks))
+            ranks = read_ranks(ranks)
         byte_ids = [ranks[bytes([b])] for b in range(256)]
         merges = {}
         for token, rank in sorted(ranks.items(), key=lambda item: item[1]):
@@ -542,8 +543,32 @@ def _gpt2_merges() -> tuple[dict[tuple[int, int], int], list[int]]:
 
 # ====================================================================== GPT-2 through tiktoken
 def gpt2_ranks() -> dict[bytes, int]:
-    """GPT-2's mergeable ranks (token bytes -> id), read from the shipped, checksummed file."""
-    return tiktoken.load.load_tiktoken_bpe(str(data_path(GPT2_RANKS_FILE)), expected_hash=GPT2_RANKS_SHA256)
+    """GPT-2's mergeable ranks (token bytes -> id), read from the shipped, checksummed file.
+
+    Read here rather than by tiktoken.load.load_tiktoken_bpe, which also copies the file into its cache
+    folder ($TIKTOKEN_CACHE_DIR) and fails when that folder cannot be written: the file is local and
+    already checked (data_path, and the sha256 below), so no cache is needed.
+    """
+    return read_ranks(data_path(GPT2_RANKS_FILE), GPT2_RANKS_SHA256)
+
+
+def read_ranks(path: str | Path, sha256: str | None = None) -> dict[bytes, int]:
+    """A tiktoken ranks file (one `base64-token rank` per line) as {token bytes: rank}, checked against
+    `sha256` if given; what tiktoken.load.load_tiktoken_bpe returns, without its cache folder."""
+    contents = Path(path).read_bytes()
+    if sha256 is not None and hashlib.sha256(contents).hexdigest() != sha256:
+        raise ValueError(f"{path} is not the ranks file it should be (its sha256 differs from {sha256[:12]}...). "
+                         f"Restore it (`git checkout -- {path}` for a shipped one).")
+    ranks = {}
+    for number, line in enumerate(contents.splitlines(), start=1):
+        if not line:
+            continue
+        try:
+            token, rank = line.split()
+            ranks[base64.b64decode(token, validate=True)] = int(rank)
+        except ValueError:  # binascii.Error is a ValueError
+            raise ValueError(f"{path}, line {number}: {line[:60]!r} is not '<base64 token> <rank>'.") from None
+    return ranks
 
 
 class CheckedEncoding(tiktoken.Encoding):
