@@ -240,6 +240,7 @@ def choice_scores(model: torch.nn.Module, tokenizer, instances: Sequence[Instanc
 
     normalize=True ranks by the mean log-prob per token, False by the total (gptedu.fewshot.choice_logprobs).
     """
+    normalize = require_bool("normalize", normalize)
     correct, logprobs = [], []
     for inst in instances:
         total = choice_logprobs(model, tokenizer, inst.prompt, list(inst.choices), normalize=False)

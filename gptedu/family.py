@@ -30,6 +30,7 @@ from typing import Any, Callable
 import torch
 
 from .checkpoints import CheckpointError, load_checkpoint, model_from, save_checkpoint
+from .checks import require_bool
 from .device import pick_device
 from .config import GPTConfig
 from .data import HELD_OUT_PLAYS, load_shakespeare
@@ -275,6 +276,7 @@ def manifest(folder: str | Path | None = None, *, missing_ok: bool = False) -> d
     unless missing_ok=True (a folder a training run is about to fill), which gives {}. A damaged
     manifest always raises, naming the file and what is wrong with it.
     """
+    missing_ok = require_bool("missing_ok", missing_ok)
     folder = _family_folder(folder)
     path = folder / "manifest.json"
     if not path.is_file():

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from .checks import require_bool
+
 
 @torch.no_grad()
 def choice_logprobs(model: torch.nn.Module, tokenizer, context: str, choices: Sequence[str],
@@ -22,6 +24,7 @@ def choice_logprobs(model: torch.nn.Module, tokenizer, context: str, choices: Se
     The context is cropped from the left so that context + the longest choice fits the
     model's block_size: the model sees the most recent text, as when generating.
     """
+    require_bool("normalize", normalize)  # normalize="no" would otherwise be read as True
     if not isinstance(context, str):
         raise TypeError(f"context must be a str; got {type(context).__name__}.")
     if isinstance(choices, str):

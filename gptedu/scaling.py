@@ -155,6 +155,7 @@ def run_named(runs: Sequence[Run], name: str) -> Run:
 def curve_points(runs: Iterable[Run], max_compute: float | None = None, final_only: bool = False
                  ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """All the runs' points (or each run's last point) up to max_compute: (C, L, run names), by compute."""
+    final_only = require_bool("final_only", final_only)
     rows = []
     for run in runs:
         idx = [len(run.compute) - 1] if final_only else range(len(run.compute))
@@ -403,6 +404,7 @@ def capability_points(entries: dict, task: str, k: int, runs: Sequence[Run], des
     """One task's scores per family size from data/results/family_eval.json's entries, with each size's
     final compute: {"names", "compute", "accuracy", "neg_logprob" (mean -log p per answer character),
     "per_instance" (each size's -log p list)}."""
+    description = require_bool("description", description)
     names, comp, acc, nlp, per = [], [], [], [], []
     for run in runs:
         key = f"{run.name}/{task}/{k}/{'desc' if description else 'nodesc'}"

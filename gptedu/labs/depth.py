@@ -133,7 +133,7 @@ class RunSettings:
         for name, value in (("warmup", self.warmup), ("seed", self.seed)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
                 raise ValueError(f"{name}={value!r} must be a whole number >= 0.")
-        if self.norm not in NORMS:
+        if not isinstance(self.norm, str) or self.norm not in NORMS:
             raise ValueError(f"norm={self.norm!r} must be 'pre' or 'post'.")
         if not isinstance(self.residual_init, (bool, np.bool_)):
             raise ValueError(f"residual_init={self.residual_init!r} must be True or False.")

@@ -56,7 +56,7 @@ class Decoding:
     top_p: float = 0.9
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
+        if not isinstance(self.mode, str) or self.mode not in MODES:
             raise ValueError(f"mode={self.mode!r}: pick one of {', '.join(MODES)}.")
 
     def kwargs(self) -> dict[str, Any]:
