@@ -10,8 +10,9 @@ import io
 from typing import Any
 
 import ipywidgets as widgets
-import numpy as np
 from matplotlib.figure import Figure
+
+from ..checks import is_int
 
 FONT_PX = 20  # text in the apps: readable from the back of a classroom
 ERROR_COLOUR = "#b00020"  # an error in an app's status
@@ -38,8 +39,9 @@ def check_model(model: Any, name: str = "model") -> None:
 
 
 def check_positive_int(value: Any, name: str) -> None:
-    """A whole number >= 1 (a bool is not one), or a ValueError naming the argument."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+    """A whole number >= 1 (a bool is not one), or a ValueError naming the argument (gptedu.checks words
+    it for the package's own arguments; a lab says "whole number")."""
+    if not is_int(value) or value < 1:
         raise ValueError(f"{name}={value!r} must be a positive whole number.")
 
 
