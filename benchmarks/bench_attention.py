@@ -17,6 +17,11 @@ forward for the backward (what a training step holds per layer), counted exactly
 saved-tensor hooks, so neither the allocator nor other processes can blur it. The slope of log(ms)
 against log(T) over the largest lengths says how each grows (2 = quadratic, 1 = linear).
 The last line is the headline ratio: dense causal time / banded time at T = 4096.
+
+Goals, reported after the table (a ratio below its goal is printed as such, never hidden): the kernel at least
+3.0x faster than dense causal SDPA at T = 4096, not slower than it from T = 2w on, and keeping at most 2x the
+memory dense SDPA keeps at every T >= 1024. `--results` writes the table, the goals, the machine (CPU, threads,
+torch version and kernel capability, load average, date) and the command to data/results/bench_attention.json.
 """
 from __future__ import annotations
 
@@ -33,11 +38,15 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_machine  # noqa: E402
 from gptedu.attention import banded_causal_mask  # noqa: E402
 from gptedu.banded_attention import banded_attention  # noqa: E402
 from gptedu.session import torch_threads  # noqa: E402
 
 METHODS = ("dense causal", "masked band", "banded kernel")
+SPEEDUP_GOAL = 3.0  # dense causal / banded kernel time at T = 4096
+MEMORY_GOAL = 2.0  # banded kernel / dense causal memory kept for the backward, every T >= 1024
 
 
 def attention_call(method: str, window: int):
@@ -80,21 +89,26 @@ def time_all(T: int, args) -> dict[str, float]:
     return {m: statistics.median(s) for m, s in samples.items()}
 
 
-def saved_for_backward_mb(method: str, T: int, args) -> float:
-    """MB of tensors autograd keeps from the forward for the backward (distinct storages, inputs excluded)."""
+def saved_for_backward(method: str, T: int, args) -> list[tuple[tuple[int, ...], int]]:
+    """(shape, bytes) of each distinct storage autograd keeps from the forward for the backward (inputs excluded)."""
     q, k, v = inputs(T, args.heads, args.head_size)
     input_storages = {t.untyped_storage().data_ptr() for t in (q, k, v)}
-    kept: dict[int, int] = {}
+    kept: dict[int, tuple[tuple[int, ...], int]] = {}
 
     def pack(t: torch.Tensor) -> torch.Tensor:
         storage = t.untyped_storage()
         if storage.data_ptr() not in input_storages:
-            kept[storage.data_ptr()] = storage.nbytes()
+            kept[storage.data_ptr()] = (tuple(t.shape), storage.nbytes())
         return t
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         attention_call(method, args.window)(q, k, v)
-    return sum(kept.values()) / 2**20
+    return list(kept.values())
+
+
+def saved_for_backward_mb(method: str, T: int, args) -> float:
+    """MB of tensors autograd keeps from the forward for the backward (distinct storages, inputs excluded)."""
+    return sum(nbytes for _, nbytes in saved_for_backward(method, T, args)) / 2**20
 
 
 def slope(Ts: list[int], ms: list[float]) -> float:
@@ -132,7 +146,11 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--no-memory", action="store_true", help="skip counting the memory kept for backward")
     p.add_argument("--json", type=Path)
     p.add_argument("--plot", type=Path)
+    p.add_argument("--results", type=Path, nargs="?", const=bench_machine.results_path("attention"),
+                   help="write the table, goals, machine and command to this file "
+                        "(default data/results/bench_attention.json)")
     args = p.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.threads < 1 or args.threads > len(os.sched_getaffinity(0)):
         p.error(f"--threads {args.threads}: this process may use 1 to {len(os.sched_getaffinity(0))} CPUs")
     with torch_threads(args.threads):
@@ -140,6 +158,10 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def _run(args) -> dict:
+    env = bench_machine.machine()
+    print(f"{env['date']} | {env['cpu_model']}, {env['cpus']} CPUs | torch {env['torch']}, "
+          f"{env['threads']} threads, {env['cpu_capability']} kernels | 1-min load {env['load_avg_start']}"
+          + (" (other processes running: times are noisy)" if bench_machine.busy(env) else ""))
     print(f"torch {torch.__version__}, {args.threads} threads; batch 1, {args.heads} heads x {args.head_size}, "
           f"window {args.window}, float32, forward + backward, median of {args.reps}")
     header = f"{'T':>6} | " + " | ".join(f"{m:>13} ms" for m in METHODS) + " | dense/banded"
@@ -147,7 +169,7 @@ def _run(args) -> dict:
         header += " | MB kept for backward: " + " / ".join(METHODS)
     print(header)
     results: dict = {"T": [], "ms": {m: [] for m in METHODS}, "saved_mb": {m: [] for m in METHODS},
-                     "config": {k: v for k, v in vars(args).items() if not k.startswith("_") and k not in ("json", "plot")}}
+                     "config": {k: v for k, v in vars(args).items() if k not in ("json", "plot", "results", "argv")}}
     for T in args.T:
         ms = time_all(T, args)
         results["T"].append(T)
@@ -166,16 +188,48 @@ def _run(args) -> dict:
                         if len(big) > 1 else float("nan") for m in METHODS}
     print("slope of log(ms) vs log(T) for T >= "
           f"{results['T'][big[0]]}: " + ", ".join(f"{m} {s:.2f}" for m, s in results["slope"].items()))
+    results.update(goals(results, args.window, memory=not args.no_memory))
+    for line in results["goal_lines"]:
+        print(line)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=1) + "\n")
+    if args.results:
+        bench_machine.write_results(args.results, "attention", "bench_attention.py", args.argv, env, results)
     if args.plot:
         plot(results, args.plot, args.window)
-    at = 4096 if 4096 in results["T"] else results["T"][-1]
-    i = results["T"].index(at)
-    results["headline"] = results["ms"]["dense causal"][i] / results["ms"]["banded kernel"][i]
-    print(f"headline: dense causal SDPA / banded kernel at T={at}, window {args.window}: {results['headline']:.2f}x")
+    print(f"headline: dense causal SDPA / banded kernel at T={results['headline_T']}, window {args.window}: "
+          f"{results['headline']:.2f}x")
     return results
+
+
+def goals(results: dict, window: int, memory: bool = True) -> dict:
+    """The headline ratio, and each goal that the measured lengths cover: its value, the goal, met or not."""
+    Ts, ms, mb = results["T"], results["ms"], results["saved_mb"]
+    speedup = [d / b for d, b in zip(ms["dense causal"], ms["banded kernel"])]
+    at = 4096 if 4096 in Ts else Ts[-1]
+    out: dict = {"headline_T": at, "headline": speedup[Ts.index(at)], "speedup": speedup, "goals": {}}
+    g, lines = out["goals"], []
+    if 4096 in Ts:
+        value = speedup[Ts.index(4096)]
+        g["speedup_at_4096"] = {"T": 4096, "value": value, "goal": SPEEDUP_GOAL, "met": value >= SPEEDUP_GOAL}
+        lines.append(f"goal: dense causal / banded kernel >= {SPEEDUP_GOAL}x at T=4096: measured {value:.2f}x "
+                     f"({'met' if value >= SPEEDUP_GOAL else 'BELOW THE GOAL'})")
+    from_2w = [s for T, s in zip(Ts, speedup) if T >= 2 * window]
+    if from_2w:
+        g["not_slower_from_2w"] = {"T_min": 2 * window, "value": min(from_2w), "goal": 1.0, "met": min(from_2w) >= 1.0}
+        lines.append(f"goal: banded kernel not slower than dense causal from T={2 * window} on: slowest "
+                     f"{min(from_2w):.2f}x ({'met' if min(from_2w) >= 1.0 else 'BELOW THE GOAL'})")
+    if memory:
+        out["memory_ratio"] = [b / d for d, b in zip(mb["dense causal"], mb["banded kernel"])]
+        big = [r for T, r in zip(Ts, out["memory_ratio"]) if T >= 1024]
+        if big:
+            g["memory_from_1024"] = {"T_min": 1024, "value": max(big), "goal": MEMORY_GOAL,
+                                     "met": max(big) <= MEMORY_GOAL}
+            lines.append(f"goal: banded kernel keeps <= {MEMORY_GOAL}x the memory dense causal keeps at every "
+                         f"T >= 1024: largest {max(big):.1f}x ({'met' if max(big) <= MEMORY_GOAL else 'ABOVE THE GOAL'})")
+    out["goal_lines"] = lines
+    return out
 
 
 if __name__ == "__main__":

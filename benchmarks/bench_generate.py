@@ -17,7 +17,10 @@ gptedu.pretrained (save_pretrained -> GPT.from_pretrained); the script refuses t
 them if their logits differ, and reports how many generated tokens agree. Runs are
 interleaved (ours, cached, HF, then rotated) so load from other processes hits all three
 alike; each time is the median of --reps. The last line is the headline ratio:
-HF time / our cached time (>= 1.0: ours is not slower). Nothing is downloaded.
+HF time / our cached time (>= 1.0: ours is not slower; the goal, and a ratio below it is
+printed as such). Nothing is downloaded. `--results` writes the table, the goal, the machine
+(CPU, threads, torch version and kernel capability, load average, date) and the command to
+data/results/bench_generate.json.
 """
 from __future__ import annotations
 
@@ -35,11 +38,14 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_machine  # noqa: E402
 from gptedu.generate import generate  # noqa: E402
 from gptedu.model import GPT  # noqa: E402
 from gptedu.session import torch_threads  # noqa: E402
 
 LOGIT_TOL = 1e-4
+GOAL = 1.0  # HF time / our cached time: ours not slower
 
 
 def build_models(args) -> tuple[GPT, "torch.nn.Module"]:
@@ -89,16 +95,25 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--new-tokens", type=int, default=192)
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--results", type=Path, nargs="?", const=bench_machine.results_path("generate"),
+                   help="write the table, goal, machine and command to this file "
+                        "(default data/results/bench_generate.json)")
     args = p.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
     if args.prompt_tokens + args.new_tokens > args.block_size:
         p.error(f"--prompt-tokens + --new-tokens = {args.prompt_tokens + args.new_tokens} must fit in "
                 f"--block-size {args.block_size} (HF GPT-2 cannot go past its n_positions)")
     with torch_threads(args.threads):
-        return _run(args)
+        return _run(args, argv)
 
 
-def _run(args) -> dict:
+def _run(args, argv: list[str]) -> dict:
     import transformers
+    env = bench_machine.machine()
+    env["transformers"] = transformers.__version__
+    print(f"{env['date']} | {env['cpu_model']}, {env['cpus']} CPUs | {env['cpu_capability']} kernels | "
+          f"1-min load {env['load_avg_start']}"
+          + (" (other processes running: times are noisy)" if bench_machine.busy(env) else ""))
     ours, hf = build_models(args)
     print(f"torch {torch.__version__}, transformers {transformers.__version__}, {args.threads} threads; "
           f"{args.n_layer} layers x {args.n_embd}, {args.n_head} heads, vocab {args.vocab_size}; greedy, "
@@ -119,7 +134,7 @@ def _run(args) -> dict:
     agree = {n: (outputs[n][0, new] == reference).float().mean().item() for n in names}
     if outputs["gptedu, KV cache"].shape != outputs["gptedu, no cache"].shape or agree["gptedu, KV cache"] < 1.0:
         raise SystemExit("The KV cache changed the generated tokens: gptedu.kv_cache is broken.")
-    result = {"config": vars(args), "seconds": {n: statistics.median(s) for n, s in seconds.items()},
+    result = {"config": {k: v for k, v in vars(args).items() if k != "results"}, "seconds": {n: statistics.median(s) for n, s in seconds.items()},
               "agreement_with_uncached": agree}
     print(f"{'':>20} | {'s':>7} | {'tokens/s':>8} | tokens equal to gptedu's uncached")
     for n in names:
@@ -129,6 +144,12 @@ def _run(args) -> dict:
     print(f"cache speed-up: no cache / KV cache = {t['gptedu, no cache'] / t['gptedu, KV cache']:.2f}x; "
           f"HF / no cache = {t['HF GPT2LMHeadModel'] / t['gptedu, no cache']:.2f}x")
     result["headline"] = t["HF GPT2LMHeadModel"] / t["gptedu, KV cache"]
+    result["cache_speedup"] = t["gptedu, no cache"] / t["gptedu, KV cache"]
+    result["goal"] = {"value": result["headline"], "goal": GOAL, "met": result["headline"] >= GOAL}
+    print(f"goal: HF / gptedu cached >= {GOAL}: measured {result['headline']:.2f}x "
+          f"({'met' if result['goal']['met'] else 'BELOW THE GOAL'})")
+    if args.results:
+        bench_machine.write_results(args.results, "generate", "bench_generate.py", argv, env, result)
     print(f"headline: HF GPT2LMHeadModel.generate time / gptedu cached generate time = {result['headline']:.2f}x")
     return result
 

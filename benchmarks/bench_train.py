@@ -17,18 +17,20 @@ One run prints, side by side (see benchmarks/README.md for every choice):
 3. The val loss (nats/char) our model reaches after --val-iters steps of gptedu.train.Trainer
    with nanoGPT's shakespeare_char recipe, and the wall time. nanoGPT reports ~1.88 at 2000.
 
+`--results` writes every number, the goals (HF/ours >= 1.0, val loss <= 1.9 at 2000 steps; a miss is
+reported, not hidden), the machine (CPU, threads, torch version and kernel capability, load average,
+date) and the command to data/results/bench_train.json.
+
 It fails loudly (raises) on a wrong setup: thread count not applied, HF not on SDPA, the
 two models' configs or initial logits disagreeing, losses drifting apart while training.
 """
 from __future__ import annotations
 
 import argparse
-import datetime
 import gc
 import json
 import math
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -45,6 +47,9 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere, without an insta
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_machine  # noqa: E402
 
 # ---------------------------------------------------------------- the benchmark's fixed recipe
 # nanoGPT config/train_shakespeare_char.py, with its README's CPU settings for the model shape.
@@ -82,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="square fp32 torch.mm sizes timed for the peak (default 1024 2048)")
     p.add_argument("--matmul-reps", type=int, default=5, help="timed torch.mm calls per size (default 5)")
     p.add_argument("--json", type=Path, default=None, help="also write every number to this JSON file")
+    p.add_argument("--results", type=Path, nargs="?", const=bench_machine.results_path("train"),
+                   help="write every number, the goals, the machine and the command to this file "
+                        "(default data/results/bench_train.json)")
     p.add_argument("--strict", action="store_true",
                    help="exit 1 if HF/ours < 1.0 or (at 2000+ steps) val loss > 1.9")
     return p
@@ -103,33 +111,16 @@ def set_threads(n: int) -> int:
     return previous
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
-
-
 def load_avg() -> float | None:
-    try:
-        return os.getloadavg()[0]
-    except (OSError, AttributeError):
-        return None
+    load = bench_machine.load_avg()
+    return load[0] if load else None
 
 
 def environment(threads: int) -> dict:
+    """bench_machine.machine() (CPU, threads, torch and its kernel capability, load, date) and transformers."""
     import transformers
 
-    return {
-        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "torch": torch.__version__, "transformers": transformers.__version__,
-        "python": platform.python_version(), "threads": torch.get_num_threads(),
-        "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "cpu_model": cpu_model(), "load_avg_start": load_avg(),
-    }
+    return {**bench_machine.machine(), "transformers": transformers.__version__}
 
 
 def load_data():
@@ -361,7 +352,8 @@ def format_report(r: dict) -> str:
     lines = [
         "gptedu training benchmark: nanoGPT shakespeare_char shape on CPU",
         f"date {e['date']} | torch {e['torch']} | transformers {e['transformers']} | python {e['python']}",
-        f"CPU {e['cpu_model']} | {e['cpus']} CPU(s) | torch threads {e['threads']} | 1-min load avg {load}",
+        f"CPU {e['cpu_model']} | {e['cpus']} CPU(s) | torch threads {e['threads']} | {e['cpu_capability']} kernels "
+        f"| 1-min load avg {load}",
         f"model: {c['describe']}",
         f"step: batch {BATCH_SIZE} x {c['block_size']} = {f['tokens_per_iter']} tokens; fwd + CE + bwd + clip "
         f"{GRAD_CLIP} + AdamW(lr {LEARNING_RATE}, betas {BETAS}, wd {WEIGHT_DECAY}); dropout 0",
@@ -460,6 +452,9 @@ def main(argv: list[str] | None = None) -> dict:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
         print(f"wrote {args.json}")
+    if args.results is not None:
+        argv = list(sys.argv[1:] if argv is None else argv)
+        bench_machine.write_results(args.results, "train", "bench_train.py", argv, results["env"], results)
     return results
 
 

@@ -14,9 +14,10 @@ def _load_bench():
 
 def test_bench_attention_smoke(tmp_path, capsys):
     bench = _load_bench()
-    out, png = tmp_path / "att.json", tmp_path / "att.png"
-    results = bench.main(["--T", "256", "512", "1024", "--window", "32", "--heads", "2", "--head-size", "16",
-                          "--reps", "1", "--threads", "1", "--json", str(out), "--plot", str(png)])
+    out, png, record = tmp_path / "att.json", tmp_path / "att.png", tmp_path / "bench_attention.json"
+    argv = ["--T", "256", "512", "1024", "--window", "32", "--heads", "2", "--head-size", "16",
+            "--reps", "1", "--threads", "1", "--json", str(out), "--plot", str(png), "--results", str(record)]
+    results = bench.main(argv)
     printed = capsys.readouterr().out
     last = printed.strip().splitlines()[-1]
     assert last.startswith("headline: dense causal SDPA / banded kernel at T=1024, window 32:") and last.endswith("x")
@@ -29,3 +30,11 @@ def test_bench_attention_smoke(tmp_path, capsys):
     assert masked[2] / masked[1] > 2.8  # the (T, T) weights dominate: nearly quadratic
     assert banded[2] < masked[2]
     assert results["headline"] > 0
+    assert "goal: banded kernel keeps <= 2.0x the memory dense causal keeps at every T >= 1024" in printed
+    assert "goal: dense causal / banded kernel >= 3.0x at T=4096" not in printed  # 4096 not measured: not judged
+    shipped = json.loads(record.read_text())  # the --results file: the table with its machine and command
+    assert shipped["benchmark"] == "attention" and shipped["command"].endswith(" ".join(argv))
+    assert shipped["results"]["ms"] == saved["ms"] and shipped["results"]["goals"]["memory_from_1024"]["goal"] == 2.0
+    machine = shipped["machine"]
+    assert machine["threads"] == 1 and machine["cpu_model"] and machine["cpu_capability"] and machine["date"]
+    assert len(machine["load_avg_start_1_5_15"]) == 3

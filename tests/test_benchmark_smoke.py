@@ -21,10 +21,10 @@ def _load_bench():
 def test_bench_train_smoke(tmp_path, capsys):
     bench = _load_bench()
     threads_before = torch.get_num_threads()
-    out = tmp_path / "bench.json"
+    out, record = tmp_path / "bench.json", tmp_path / "bench_train.json"
     results = bench.main(["--iters", "3", "--warmup", "1", "--threads", "1", "--val-iters", "5",
                           "--eval-iters", "2", "--matmul-sizes", "128", "--matmul-reps", "2",
-                          "--json", str(out)])
+                          "--json", str(out), "--results", str(record)])
     printed = capsys.readouterr().out
     assert torch.get_num_threads() == threads_before  # the caller's thread count is given back
 
@@ -50,6 +50,9 @@ def test_bench_train_smoke(tmp_path, capsys):
     for field in ("val_loss", "train_loss", "wall_s", "train_s", "ms_per_iter"):
         assert math.isfinite(val[field]) and val[field] > 0, (field, val[field])
     assert results["speed"]["ours"]["ms_per_iter"] == speed["ours"]["ms_per_iter"]
+    shipped = json.loads(record.read_text())  # the --results file: every number with its machine and command
+    assert shipped["benchmark"] == "train" and "--val-iters 5" in shipped["command"]
+    assert shipped["results"]["speed"] == speed and shipped["machine"]["cpu_capability"]
 
 
 def test_bench_train_refuses_more_threads_than_cpus():
