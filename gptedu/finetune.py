@@ -46,7 +46,7 @@ from .train import TrainingDiverged
 TASKS = ("classification", "entailment", "similarity", "multiple_choice")
 SPECIALS = ("<s>", "$", "<e>")  # start, delimiter, extract: how decode() shows them
 # GPT-1 used 6.25e-5 at 116.5M parameters; small models want more. With 3e-4 the shipped 6x192 char model
-# reached 61% on sentiment in 200 steps (random init: 48%; scripts/finetune_probe.py). Not tuned further.
+# reached 61% on sentiment in 200 steps (random init: 48%; gptedu.experiments.finetune_probe). Not tuned further.
 DEFAULT_LR = 3e-4
 
 

@@ -4,6 +4,7 @@ Each script is given an output path that runs through a file (a file where a fol
 stop at once with an error naming its option, before any training or evaluation (a time limit: before
 the fix the scripts set off on their whole run). The file in the way is left as it was.
 """
+import importlib
 import signal
 import sys
 from contextlib import contextmanager
@@ -36,25 +37,26 @@ def blocked(tmp_path):
     assert blocker.read_text() == "keep me"
 
 
-# script, arguments (BAD is replaced by a path under the file in the way), the option the error names
+# module, arguments (BAD is replaced by a path under the file in the way), the option the error names
 CASES = [
-    ("scripts/band_ablation.py", ["--out", "BAD/ablation.json", "--steps", "2"], "--out"),
-    ("scripts/depth_sweep.py", ["--out", "BAD/sweep.json"], "--out"),
-    ("scripts/eval_family.py", ["--out", "BAD/eval.json", "--sizes", "13k", "--n", "2"], "--out"),
-    ("scripts/family_probe.py", ["--name", "t", "--save", "BAD/probe.pt"], "--save"),
-    ("scripts/finetune_sweep.py", ["--out", "BAD/sweep.json", "--ks", "0", "--seeds", "0", "--steps", "2"], "--out"),
-    ("scripts/icl_extras.py", ["--out", "BAD/extras.json"], "--out"),
-    ("scripts/pilot_family.py", ["--name", "BAD/pilot"], "--name"),
-    ("scripts/pretrain_gpt1.py", ["--out", "BAD/run", "--max-iters", "2", "--no-ship"], "--out"),
-    ("scripts/train_family.py", ["--out", "BAD/family", "--sizes", "13k"], "--out"),
-    ("scripts/zeroshot_sweep.py", ["--out", "BAD/sweep.json"], "--out"),
+    ("scripts.band_ablation", ["--out", "BAD/ablation.json", "--steps", "2"], "--out"),
+    ("scripts.depth_sweep", ["--out", "BAD/sweep.json"], "--out"),
+    ("gptedu.experiments.eval_family", ["--out", "BAD/eval.json", "--sizes", "13k", "--n", "2"], "--out"),
+    ("scripts.family_probe", ["--name", "t", "--save", "BAD/probe.pt"], "--save"),
+    ("gptedu.experiments.finetune_sweep", ["--out", "BAD/sweep.json", "--ks", "0", "--seeds", "0", "--steps", "2"],
+     "--out"),
+    ("scripts.icl_extras", ["--out", "BAD/extras.json"], "--out"),
+    ("gptedu.experiments.pilot_family", ["--name", "BAD/pilot"], "--name"),
+    ("scripts.pretrain_gpt1", ["--out", "BAD/run", "--max-iters", "2", "--no-ship"], "--out"),
+    ("scripts.train_family", ["--out", "BAD/family", "--sizes", "13k"], "--out"),
+    ("scripts.zeroshot_sweep", ["--out", "BAD/sweep.json"], "--out"),
 ]
 
 
-@pytest.mark.parametrize("script, args, option", CASES, ids=[c[0].split("/")[1] for c in CASES])
+@pytest.mark.parametrize("script, args, option", CASES, ids=[c[0].rsplit(".", 1)[1] for c in CASES])
 def test_a_script_checks_its_output_before_it_starts(script, args, option, blocked, monkeypatch):
     argv = [a.replace("BAD", str(blocked)) for a in args]
-    module = load_script(script, name=f"_round2_{script.split('/')[1][:-3]}", register=True)
+    module = importlib.import_module(script)
     monkeypatch.setattr(sys, "argv", [script, *argv])
     takes_argv = module.main.__code__.co_argcount > 0
     with time_limit(LIMIT_S), pytest.raises(ValueError, match=rf"^{option}='.*': '.*results' is a file, not a "
@@ -67,7 +69,7 @@ def test_train_family_still_starts_a_new_folder(tmp_path, monkeypatch):
     when the manifest already lists every size asked for."""
     from gptedu.family import manifest
     assert manifest(tmp_path / "new", missing_ok=True) == {}
-    module = load_script("scripts/train_family.py", name="_round2_train_family_new", register=True)
+    module = load_script("scripts/train_family.py")
     (tmp_path / "fam").mkdir()
     (tmp_path / "fam" / "manifest.json").write_text('{"13k": {"file": "13k.pt", "sha256": "' + "0" * 64 + '"}}')
     with time_limit(LIMIT_S):
@@ -75,7 +77,7 @@ def test_train_family_still_starts_a_new_folder(tmp_path, monkeypatch):
 
 
 def test_build_data_checks_out_before_downloading(blocked, monkeypatch):
-    module = load_script("scripts/build_data.py", name="_round2_build_data", register=True)
+    module = load_script("scripts/build_data.py")
 
     def no_network(*args, **kwargs):
         raise AssertionError("downloaded before --out was checked")

@@ -1,17 +1,17 @@
-"""scripts/finetune_sweep.py on a tiny config: the results file has what chapter 06 reads."""
+"""gptedu.experiments.finetune_sweep on a tiny config: the results file has what chapter 06 reads."""
 import json
 import statistics
 from pathlib import Path
 
 import pytest
-from tests.scripts import load_script
+from gptedu.experiments import finetune_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def sweep():
-    return load_script("scripts/finetune_sweep.py")
+    return finetune_sweep
 
 
 TINY = ["--ks", "0", "--seeds", "0", "1", "--n-train", "8", "--n-test", "6", "--steps", "2", "--batch-size", "4"]
@@ -21,7 +21,7 @@ def test_tiny_sweep_writes_rows_summary_and_command(sweep, tmp_path):
     out = tmp_path / "sweep.json"
     result = sweep.main([*TINY, "--out", str(out)])
     assert json.loads(out.read_text()) == result
-    assert result["command"] == "python scripts/finetune_sweep.py " + " ".join([*TINY, "--out", str(out)])
+    assert result["command"] == "python -m gptedu.experiments.finetune_sweep " + " ".join([*TINY, "--out", str(out)])
     assert result["settings"]["n_train"] == 8 and result["settings"]["steps"] == 2
     assert result["settings"]["seeds"] == [0, 1] and result["settings"]["ks"] == [0]
 

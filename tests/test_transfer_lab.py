@@ -19,7 +19,7 @@ from gptedu.config import GPTConfig
 from gptedu.model import GPT
 from gptedu.tasks import FINETUNE_TASKS, finetune_examples
 from gptedu.labs.transfer import NONE_X, OPENING_LR, OPENING_STEPS, transfer_figure, transfer_lab
-from tests.scripts import load_script
+from gptedu.experiments import finetune_sweep
 
 torch.set_num_threads(int(os.environ.get("GPTEDU_THREADS", "1")))  # as the course runs
 
@@ -40,7 +40,7 @@ def gpt(tok):
 
 
 def _script_summarise():
-    return load_script("scripts/finetune_sweep.py").summarise
+    return finetune_sweep.summarise
 
 
 ACCURACIES = {"k=0": [0.50, 0.54], "k=1": [0.56, 0.58], "k=2": [0.60, 0.66],

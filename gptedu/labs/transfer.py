@@ -3,7 +3,7 @@
 GPT-1 transferred the embeddings and the first k of its 12 pretrained blocks, initialised the rest
 afresh, fine-tuned, and found that every transferred layer helps. At laptop scale:
 
-- `transfer_figure(sweep)` draws the cached sweep (scripts/finetune_sweep.py: the shipped 6-layer
+- `transfer_figure(sweep)` draws the cached sweep (gptedu.experiments.finetune_sweep: the shipped 6-layer
   char model on Rotten Tomatoes sentiment, several seeds per point, plus Table 5's "no pre-training"
   and "no auxiliary LM" runs) as test accuracy against k;
 - `transfer_lab(gpt, tokenizer, sweep)` lets a learner add points: pick k (or a random start), λ,
@@ -50,21 +50,22 @@ def check_task(task: Any) -> None:
 
 
 def check_sweep(sweep: Any) -> None:
-    """None, or the results dict of scripts/finetune_sweep.py (json.loads of its file, not the file's path)."""
+    """None, or the results dict of gptedu.experiments.finetune_sweep (json.loads of its file, not the file's path)."""
     if sweep is None:
         return
     if not isinstance(sweep, dict):
         hint = (" Read the file first: sweep = json.loads(Path(path).read_text())."
                 if isinstance(sweep, (str, Path)) else "")
-        raise TypeError(f"sweep must be the dict scripts/finetune_sweep.py writes as JSON (or None); "
+        raise TypeError(f"sweep must be the dict gptedu.experiments.finetune_sweep writes as JSON (or None); "
                         f"got {type(sweep).__name__} {str(sweep)[:60]!r}.{hint}")
     rows = sweep.get("rows", [])
     if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
-        raise ValueError("sweep['rows'] must be a list of runs (dicts), as scripts/finetune_sweep.py writes them.")
+        raise ValueError("sweep['rows'] must be a list of runs (dicts), as gptedu.experiments.finetune_sweep "
+                         "writes them.")
     lacking = [key for key in ("settings", "summary") if rows and key not in sweep]
     if lacking:
         raise ValueError(f"sweep has rows but lacks {' and '.join(map(repr, lacking))}: pass the whole JSON that "
-                         "scripts/finetune_sweep.py writes.")
+                         "gptedu.experiments.finetune_sweep writes.")
 
 
 def _check_number(value: Any, name: str, low: float = 0.0) -> None:
@@ -156,7 +157,7 @@ def transfer_figure(sweep: dict | None, task: str = "sentiment", live: Sequence[
                     next_run: dict | None = None, dpi: float = 72) -> Figure:
     """GPT-1 Fig. 2 (left): test accuracy against the number of pretrained layers transferred.
 
-    From `sweep` (the JSON of scripts/finetune_sweep.py; used only if its rows are of `task`): mean ± sd
+    From `sweep` (the JSON of gptedu.experiments.finetune_sweep; used only if its rows are of `task`): mean ± sd
     across seeds at each k, each seed's run as a faint dot, "no pre-training" as a band, "all layers,
     λ=0" as a diamond. `live`: runs as TransferLab.points makes them ({task, k, pretrained, lambda_lm,
     steps, seed, accuracy, ...}), drawn as stars (those of `task` only); a run with nothing transferred

@@ -4,8 +4,8 @@ Gate (issue 13): for the largest pilot model, accuracy on held-out random insert
 mapping task rises from K = 0 to K = 16 examples by at least 15 points. Every pilot (its
 settings and numbers) is recorded in data/results/family_pilot.json, kept or not.
 
-    python scripts/pilot_family.py --name pilot1                    # the recipe's defaults, short
-    python scripts/pilot_family.py --name pilot2 --task-fraction 0.7 --tokens 3000000
+    python -m gptedu.experiments.pilot_family --name pilot1                    # the recipe's defaults, short
+    python -m gptedu.experiments.pilot_family --name pilot2 --task-fraction 0.7 --tokens 3000000
 
 Resumable: each size's run lives in runs/pilot/<name>/ and continues where it stopped.
 """
@@ -21,13 +21,12 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from ..checks import check_output_file, check_output_folder
+from .. import evaluation
+from ..family import RECIPE, SIZES, load_checkpoint, model_from, train_size
+from ..subtask_corpus import family_tokenizer
 
-from gptedu.checks import check_output_file, check_output_folder  # noqa: E402
-from gptedu import evaluation  # noqa: E402
-from gptedu.family import RECIPE, SIZES, load_checkpoint, model_from, train_size  # noqa: E402
-from gptedu.subtask_corpus import family_tokenizer  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 RESULTS = ROOT / "data" / "results" / "family_pilot.json"
 GATE_TASKS = ("insertion", "mapping")
@@ -35,7 +34,8 @@ GATE_POINTS = 0.15
 
 
 def parse(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m gptedu.experiments.pilot_family", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--name", required=True, help="the pilot's name in the results file")
     p.add_argument("--note", default="", help="why this pilot: what it changes and why")
     p.add_argument("--sizes", nargs="+", default=["38k", "113k", "389k"])
@@ -81,7 +81,7 @@ def run_size(job: tuple) -> tuple[str, dict]:
     """Train one size (resumable) and evaluate it; runs in its own process when --jobs > 1."""
     size, recipe, out, args, threads = job
     torch.set_num_threads(threads)
-    from gptedu.family import training_tokens, validation_tokens
+    from ..family import training_tokens, validation_tokens
     train_data, val_data = training_tokens(recipe), validation_tokens()
     log = train_size(size, recipe, out, progress=not args.no_progress, train_data=train_data, val_data=val_data)
     model = model_from(load_checkpoint(out / f"{size.name}.pt")).float().eval()
@@ -121,7 +121,7 @@ def main(argv=None) -> dict:
     out = check_output_folder(ROOT / "runs" / "pilot" / args.name, "--name")  # before training, not after it
     check_output_file(RESULTS, "the results file")
     t0 = time.perf_counter()
-    record = {"name": args.name, "note": args.note, "command": "python scripts/pilot_family.py " +
+    record = {"name": args.name, "note": args.note, "command": "python -m gptedu.experiments.pilot_family " +
               " ".join(argv if argv is not None else sys.argv[1:]),
               "recipe": json.loads(json.dumps(dataclasses.asdict(recipe))),
               "learning_rates": {s.name: s.learning_rate for s in sizes},

@@ -1,7 +1,7 @@
 """Evaluate every shipped family member on every registered task; write data/results/family_eval.json.
 
-    python scripts/eval_family.py                 # all members, all tasks, K in 0 1 2 4 8 16; resumable
-    python scripts/eval_family.py --n 100 --sizes 13k 38k
+    python -m gptedu.experiments.eval_family                 # all members, all tasks, K in 0 1 2 4 8 16; resumable
+    python -m gptedu.experiments.eval_family --n 100 --sizes 13k 38k
 
 Few-shot tasks (gptedu.subtask_corpus's six) at every K, without and with the description line;
 zero-shot tasks (gptedu.play_tasks': last word, cloze, next speaker) at K = 0. Each entry holds the
@@ -14,24 +14,23 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from ..checks import check_output_file
+from .. import evaluation
+from ..family import family_members, load_family, manifest
 
-from gptedu.checks import check_output_file  # noqa: E402
-from gptedu import evaluation  # noqa: E402
-from gptedu.family import family_members, load_family, manifest  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 RESULTS = ROOT / "data" / "results" / "family_eval.json"
 
 
 def parse(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m gptedu.experiments.eval_family", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", nargs="+", default=None, help="default: every shipped member")
     p.add_argument("--tasks", nargs="+", default=None, help="default: every registered task")
     p.add_argument("--ks", type=int, nargs="+", default=list(evaluation.KS))

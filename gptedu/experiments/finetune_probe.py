@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Quick probe: does the shipped GPT-1 char model fine-tune better than the same model untrained?
 
-    python scripts/finetune_probe.py --task sentiment --n-train 1000 --steps 200
+    python -m gptedu.experiments.finetune_probe --task sentiment --n-train 1000 --steps 200
 
 Fine-tunes twice on the same examples with the same seed, once from the shipped weights
 (every layer transferred) and once from random weights (no pre-training), and prints
@@ -13,20 +12,17 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from gptedu.checkpoints import load_shipped  # noqa: E402
-from gptedu.finetune import DEFAULT_LR, GPTClassifier, finetune, transfer  # noqa: E402
-from gptedu.tasks import FINETUNE_TASKS, finetune_examples  # noqa: E402
+from ..checkpoints import load_shipped
+from ..finetune import DEFAULT_LR, GPTClassifier, finetune, transfer
+from ..tasks import FINETUNE_TASKS, finetune_examples
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m gptedu.experiments.finetune_probe", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", choices=FINETUNE_TASKS, default="sentiment")
     p.add_argument("--n-train", type=int, default=1000)
     p.add_argument("--n-test", type=int, default=500)

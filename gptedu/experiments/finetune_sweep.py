@@ -1,9 +1,8 @@
-#!/usr/bin/env python3
 """GPT-1 Fig. 2 (left) and Table 5 at laptop scale: fine-tune the shipped model on sentiment.
 
-    python scripts/finetune_sweep.py --seeds 0 1 2 3 4 --workers 2   # the shipped results file (~45 min)
-    python scripts/finetune_sweep.py --seeds 0 1 2 3 4 5 6 --workers 2 --resume   # add seeds 5, 6 to it
-    python scripts/finetune_sweep.py --ks 0 6 --seeds 0 --steps 50 --out /tmp/sweep.json
+    python -m gptedu.experiments.finetune_sweep --seeds 0 1 2 3 4 --workers 2   # the shipped results file (~45 min)
+    python -m gptedu.experiments.finetune_sweep --seeds 0 1 2 3 4 5 6 --workers 2 --resume   # add seeds 5, 6 to it
+    python -m gptedu.experiments.finetune_sweep --ks 0 6 --seeds 0 --steps 50 --out /tmp/sweep.json
 
 Task: Rotten Tomatoes sentiment with its real labels (gptedu.tasks.sentiment_examples: disjoint,
 balanced train and test splits; chance is 0.5), in GPT-1's classification form [<s>; text; <e>].
@@ -35,13 +34,12 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from ..checks import check_output_file
+from ..checkpoints import load_shipped
+from ..finetune import DEFAULT_LR, GPTClassifier, finetune, transfer
+from ..tasks import finetune_examples
 
-from gptedu.checks import check_output_file  # noqa: E402
-from gptedu.checkpoints import load_shipped  # noqa: E402
-from gptedu.finetune import DEFAULT_LR, GPTClassifier, finetune, transfer  # noqa: E402
-from gptedu.tasks import finetune_examples  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 OUT = ROOT / "data" / "results" / "gpt1_finetune_sweep.json"
 TASK = "sentiment"
@@ -103,7 +101,8 @@ def summarise(rows: list[dict]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m gptedu.experiments.finetune_sweep", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--ks", type=int, nargs="+", default=[0, 2, 4, 6],
                    help="layers transferred (0: embeddings only; the model's n_layer: all)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -123,7 +122,7 @@ def main(argv: list[str] | None = None) -> dict:
                    help="keep the runs already in --out (same settings) and run only the missing ones")
     args = p.parse_args(argv)
     check_output_file(args.out, "--out")  # before the first run, not after it
-    command = "python " + " ".join(["scripts/finetune_sweep.py", *(sys.argv[1:] if argv is None else argv)])
+    command = " ".join(["python -m gptedu.experiments.finetune_sweep", *(sys.argv[1:] if argv is None else argv)])
 
     settings = {"checkpoint": args.checkpoint, "n_train": args.n_train, "n_test": args.n_test,
                 "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr,
