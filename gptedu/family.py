@@ -10,7 +10,7 @@ compute) off one family trained the same way. This module defines ours at laptop
               budget, batch, context 256, AdamW, warmup + cosine, weight decay, seed
 
     >>> model, tokenizer = load_family("113k")     # a shipped member, checked like any checkpoint
-    >>> train_size(SIZES["13k"], RECIPE, "runs/family")   # how scripts/train_family.py makes one
+    >>> train_size(SIZES["13k"], RECIPE, "runs/family")   # how gptedu.experiments.train_family makes one
 
 Shipped members live in data/family/: `<name>.pt` (fp16 weights in gptedu's self-verifying
 checkpoint format; loading upcasts to fp32), `<name>.json` (the training log: tokens, compute,
@@ -285,8 +285,8 @@ def manifest(folder: str | Path | None = None, *, missing_ok: bool = False) -> d
         what = ("does not exist" if not folder.exists() else "is a file, not a folder" if not folder.is_dir()
                 else "holds no manifest.json")
         raise CheckpointError(f"folder={str(folder)!r} {what}: it is not a family folder. The shipped family is "
-                              f"in {FAMILY_DIR} (leave folder=None to use it); scripts/train_family.py --out "
-                              f"FOLDER makes a new one.")
+                              f"in {FAMILY_DIR} (leave folder=None to use it); "
+                              f"`python -m gptedu.experiments.train_family --out FOLDER` makes a new one.")
     fix = f"Restore it with `git checkout -- {path}` (the shipped one) or retrain the family into a new folder."
     try:
         shipped = json.loads(path.read_text(encoding="utf-8"))
@@ -335,11 +335,11 @@ def load_family(name: str, device: str | torch.device = "cpu", folder: str | Pat
     if name not in shipped:
         have = ", ".join(family_members(folder)) or "none yet"
         raise CheckpointError(f"Family member {name!r} is not shipped in {folder} (shipped: {have}). "
-                              f"Train it with `python scripts/train_family.py --sizes {name}`.")
+                              f"Train it with `python -m gptedu.experiments.train_family --sizes {name}`.")
     path = folder / shipped[name]["file"]
     if not path.exists():
         raise CheckpointError(f"{path} is missing. Restore it with `git checkout -- {path}` or retrain it "
-                              f"with `python scripts/train_family.py --sizes {name}`.")
+                              f"with `python -m gptedu.experiments.train_family --sizes {name}`.")
     got = sha256_file(path)
     if got != shipped[name]["sha256"]:
         raise CheckpointError(f"{path} is not the shipped file (sha256 {got[:12]}..., manifest says "

@@ -46,7 +46,7 @@ def test_a_wrong_folder_is_called_wrong_and_never_gives_an_empty_list(tmp_path, 
                  lambda: load_family("13k", folder=folder)):
         with pytest.raises(CheckpointError, match=pattern) as caught:
             call()
-        assert "train_family.py --sizes" not in str(caught.value)  # not "train it": the folder is wrong
+        assert "train_family --sizes" not in str(caught.value)  # not "train it": the folder is wrong
 
 
 def test_the_not_shipped_message_stays_for_a_real_family_folder(tmp_path):

@@ -48,7 +48,7 @@ CASES = [
     ("scripts.icl_extras", ["--out", "BAD/extras.json"], "--out"),
     ("gptedu.experiments.pilot_family", ["--name", "BAD/pilot"], "--name"),
     ("scripts.pretrain_gpt1", ["--out", "BAD/run", "--max-iters", "2", "--no-ship"], "--out"),
-    ("scripts.train_family", ["--out", "BAD/family", "--sizes", "13k"], "--out"),
+    ("gptedu.experiments.train_family", ["--out", "BAD/family", "--sizes", "13k"], "--out"),
     ("scripts.zeroshot_sweep", ["--out", "BAD/sweep.json"], "--out"),
 ]
 
@@ -69,7 +69,7 @@ def test_train_family_still_starts_a_new_folder(tmp_path, monkeypatch):
     when the manifest already lists every size asked for."""
     from gptedu.family import manifest
     assert manifest(tmp_path / "new", missing_ok=True) == {}
-    module = load_script("scripts/train_family.py")
+    module = importlib.import_module("gptedu.experiments.train_family")
     (tmp_path / "fam").mkdir()
     (tmp_path / "fam" / "manifest.json").write_text('{"13k": {"file": "13k.pt", "sha256": "' + "0" * 64 + '"}}')
     with time_limit(LIMIT_S):

@@ -2,10 +2,10 @@
 
 One command for the whole family, one stage per size (each can finish and be committed alone):
 
-    python scripts/train_family.py                     # all sizes, smallest first; resumable
-    python scripts/train_family.py --sizes 13k 38k     # some sizes only
-    python scripts/train_family.py --sizes 389k --threads 1 &   # sizes in parallel, one core each
-    GPTEDU_DEVICE=cuda python scripts/train_family.py  # the same run on a GPU (gptedu.device picks)
+    python -m gptedu.experiments.train_family                     # all sizes, smallest first; resumable
+    python -m gptedu.experiments.train_family --sizes 13k 38k     # some sizes only
+    python -m gptedu.experiments.train_family --sizes 389k --threads 1 &   # sizes in parallel, one core each
+    GPTEDU_DEVICE=cuda python -m gptedu.experiments.train_family  # the same run on a GPU (gptedu.device picks)
 
 Per size it writes data/family/<name>.pt (fp16 weights; loading upcasts) and <name>.json (the
 training log: tokens, compute C = 6ND and the attention term, train loss, validation loss on the
@@ -30,17 +30,17 @@ try:
 except ImportError:  # Windows: train one process at a time
     fcntl = None
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from ..checks import check_output_folder
+from ..device import pick_device
+from ..family import (FAMILY_DIR, RECIPE, SIZES, manifest, sha256_file, train_size,
+                       training_tokens, validation_tokens)
 
-from gptedu.checks import check_output_folder  # noqa: E402
-from gptedu.device import pick_device  # noqa: E402
-from gptedu.family import (FAMILY_DIR, RECIPE, SIZES, manifest, sha256_file, train_size,  # noqa: E402
-                           training_tokens, validation_tokens)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def parse(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m gptedu.experiments.train_family", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
     p.add_argument("--out", default=str(FAMILY_DIR), help="where the shipped files go (default data/family)")
     p.add_argument("--state", default=str(ROOT / "runs" / "family"), help="resumable training state")
@@ -60,7 +60,7 @@ def main(argv=None) -> None:
     recipe = dataclasses.replace(RECIPE, tokens=args.tokens)
     out = check_output_folder(args.out, "--out")  # before training, not at its end
     check_output_folder(args.state, "--state")
-    command = "python scripts/train_family.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python -m gptedu.experiments.train_family " + " ".join(argv if argv is not None else sys.argv[1:])
     todo = [s for s in args.sizes if args.retrain or s not in manifest(out, missing_ok=True)]
     print(f"family: {len(todo)} size(s) to train ({', '.join(todo) or 'none'}) on {device}, "
           f"{recipe.tokens:,} tokens each ({recipe.steps} steps of {recipe.tokens_per_step})", flush=True)
