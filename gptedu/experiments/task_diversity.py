@@ -47,6 +47,8 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--block-size", type=int, default=512)
     p.add_argument("--n", type=int, default=200, help="instances per (condition, K)")
+    p.add_argument("--rule-fraction", type=float, default=0.8, help="share of characters in rule episodes (r2's)")
+    p.add_argument("--word-task-fraction", type=float, default=0.1)
     p.add_argument("--task-seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--no-progress", action="store_true")
@@ -108,7 +110,8 @@ def save_results(results: dict) -> None:
 
 
 def run_one(n_tasks: int, args: argparse.Namespace, argv_text: str) -> dict:
-    cfg = RuleStreamConfig(n_parameters=n_tasks or None, task_seed=args.task_seed)
+    cfg = RuleStreamConfig(rule_fraction=args.rule_fraction, word_task_fraction=args.word_task_fraction,
+                           n_parameters=n_tasks or None, task_seed=args.task_seed)
     tasks = cfg.tasks()
     n_layer, n_embd = args.shape
     name = f"{n_layer}x{n_embd}_tasks{n_tasks or 'all'}"
@@ -140,6 +143,7 @@ def run_one(n_tasks: int, args: argparse.Namespace, argv_text: str) -> dict:
         scores["new_rule"][str(k)] = pooled(model, new_rule, k, args.n)
     rec = {"name": name, "n_tasks": len(tasks), "unbounded": n_tasks == 0, "tasks": [list(map(str, t)) for t in tasks]
            if len(tasks) <= 64 else "every (training rule, training parameter)",
+           "stream": {"rule_fraction": cfg.rule_fraction, "word_task_fraction": cfg.word_task_fraction},
            "command": argv_text, "shape": args.shape, "lr": args.lr, "tokens": log["points"][-1]["tokens"],
            "steps": log["points"][-1]["step"], "n_params_nonembedding": log["n_params_nonembedding"],
            "train_seconds": log["seconds"], "val_loss": log["points"][-1]["val_loss"], "probe": probe,
