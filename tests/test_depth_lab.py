@@ -345,24 +345,10 @@ def test_depth_lab_loads_the_shipped_grid_by_default():
     assert len([l for l in lab.figure.axes[0].lines if l.get_label().startswith("shipped")]) == 4
 
 
-def test_the_sweep_script_is_imported_once_and_shared(script, monkeypatch, tmp_path):
-    import importlib.util
-    import sys
-    assert D.sweep_script() is script and script.__file__ == str(D.SWEEP_SCRIPT)
-    monkeypatch.delitem(sys.modules, "gptedu_scripts_depth_sweep")
-    spec = importlib.util.spec_from_file_location("depth_sweep", D.SWEEP_SCRIPT)  # as chapter 07 imports it
-    theirs = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "depth_sweep", theirs)
-    spec.loader.exec_module(theirs)
-    assert D.sweep_script() is theirs  # one data cache, not two
-    monkeypatch.delitem(sys.modules, "gptedu_scripts_depth_sweep", raising=False)
-    other = tmp_path / "depth_sweep.py"
-    other.write_text("def load_data():\n    return {}\n")
-    spec = importlib.util.spec_from_file_location("depth_sweep", other)
-    impostor = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(impostor)
-    monkeypatch.setitem(sys.modules, "depth_sweep", impostor)
-    assert D.sweep_script() is not impostor and D.sweep_script().__file__ == str(D.SWEEP_SCRIPT)
+def test_the_lab_trains_with_the_sweeps_module_and_shares_its_data():
+    from gptedu.experiments import depth_sweep  # as chapter 07 imports it
+    assert D.sweep_script() is depth_sweep and D.depth_sweep is depth_sweep
+    assert D.load_data() is depth_sweep.load_data()  # one data cache, not two
 
 
 def test_stalled_is_the_sweeps_rule_and_its_step_50_part_needs_100_steps(script, data, monkeypatch):

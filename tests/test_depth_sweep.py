@@ -1,17 +1,17 @@
-"""scripts/depth_sweep.py on tiny configs: rows, flags, summary and resume (CI-sized, a few seconds)."""
+"""gptedu.experiments.depth_sweep on tiny configs: rows, flags, summary and resume (CI-sized, a few seconds)."""
 import json
 import math
 from pathlib import Path
 
 import pytest
-from tests.scripts import load_script
+from gptedu.experiments import depth_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def sweep():
-    return load_script("scripts/depth_sweep.py", register=True)  # its dataclass needs its module registered
+    return depth_sweep
 
 
 def tiny(sweep, **kw):
@@ -55,7 +55,7 @@ def test_main_writes_rows_summary_verdicts_and_resumes(sweep, tmp_path, monkeypa
     result = sweep.main(argv)
     assert json.loads(out.read_text()) == result
     assert len(result["rows"]) == 4 and {r["command"] for r in result["rows"]} == {
-        "python scripts/depth_sweep.py " + " ".join(argv)}
+        "python -m gptedu.experiments.depth_sweep " + " ".join(argv)}
     assert result["total_seconds"] >= 0 and result["commands"][0]["runs"] == 4
     table = result["summary"]["table"]
     assert len(table) == 4 and all(c["n_seeds"] == 1 and c["sd_final_val_loss"] is None for c in table)

@@ -6,7 +6,7 @@
   see the run land on GPT-1 Fig. 2 (left).
 - `depth.depth_lab()`: chapter 07. Post-LN or pre-LN, plain or 1/√(2N) residual init, at depth: train
   short runs (in the background, with Stop) and compare their loss curves over the shipped grid of
-  scripts/depth_sweep.py, next to each stack's gradient norm per layer at initialisation.
+  gptedu.experiments.depth_sweep, next to each stack's gradient norm per layer at initialisation.
 - `prompt.prompt_lab()`: chapter 08. A prompt, any family size (or GPT-1, or OpenAI's GPT-2 if on disk), greedy /
   temperature / top-k / top-p; the continuation streams in coloured by probability, with the top candidates per token.
 - `fewshot.fewshot_lab(task, k, size)`: chapter 10. Pick a task, K, a family size, a seed and the description; see

@@ -1,7 +1,7 @@
 """Chapter 07's depth lab: post-LN (GPT-1) or pre-LN (GPT-2), plain or 1/√(2N) residual init, at depth.
 
 Xiong et al. (2020): a post-LN Transformer needs a learning-rate warmup (or a small learning rate),
-a pre-LN one does not. scripts/depth_sweep.py found where that shows on a CPU (12 layers x 64 wide,
+a pre-LN one does not. gptedu.experiments.depth_sweep found where that shows on a CPU (12 layers x 64 wide,
 width-matched init, Adam beta2 0.999: at lr 3e-3 post-LN without warmup stalls at the unigram loss)
 and ships its grid in data/results/gpt2_depth_sweep.json. Here a learner runs cells of that grid, or
 any other stack, and compares:
@@ -22,7 +22,7 @@ any other stack, and compares:
   after the current step, and the run's curve joins the others on the plot.
 
 The data, the model's width-matched init, the eval batches and the "stalled" rule are the sweep's:
-scripts/depth_sweep.py is imported (`sweep_script()`), not copied, so a lab run and a sweep run with
+gptedu.experiments.depth_sweep is imported (`sweep_script()`), not copied, so a lab run and a sweep run with
 the same settings are the same run.
 
 Stable CSS classes for browser tests: gptedu-layers, gptedu-norm, gptedu-residual-init, gptedu-grad-weights,
@@ -33,15 +33,12 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import importlib.util
 import json
 import math
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -52,11 +49,11 @@ from matplotlib.figure import Figure
 
 from ..config import GPTConfig
 from ..data import DATA_DIR, get_batch
+from ..experiments import depth_sweep
 from ..model import GPT
 from ..train import TrainConfig, Trainer, TrainingDiverged
 from .common import ERROR_COLOUR, FONT_PX, check_positive_int, show_figure
 
-SWEEP_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "depth_sweep.py"
 SHIPPED_SWEEP = DATA_DIR / "results" / "gpt2_depth_sweep.json"
 NORMS = {"post": "post-LN (GPT-1)", "pre": "pre-LN (GPT-2)"}
 LEARNING_RATES = (3e-4, 1e-3, 3e-3, 6e-3, 1e-2)  # the picker's choices (plus the lab's own lr)
@@ -70,32 +67,14 @@ GRID_COLOURS = {"post": "#f5a35c", "pre": "#7fb0dc"}
 GRAD_WEIGHTS = {"c_fc": "mlp.c_fc weight", "block": "whole block"}
 
 
-# ====================================================================== the sweep script, imported
+# ====================================================================== the sweep, imported
 def sweep_script() -> ModuleType:
-    """scripts/depth_sweep.py as a module, imported once (it lives beside the package in the course repo).
+    """gptedu.experiments.depth_sweep, the module the lab trains with (kept as a function for older callers).
 
     The lab uses its data (load_data), its eval batches (fixed_losses, EVAL_SEED), its curve
     (_windows, CURVE_POINTS) and its "stalled" rule (is_stalled), so lab runs are the sweep's runs.
     """
-    name = "gptedu_scripts_depth_sweep"
-    module = sys.modules.get(name)
-    imported = sys.modules.get("depth_sweep")  # a notebook or test that imported it already: share its data cache
-    if module is None and getattr(imported, "__file__", None) and Path(imported.__file__).resolve() == SWEEP_SCRIPT \
-            and hasattr(imported, "load_data"):
-        module = imported
-    if module is None:
-        if not SWEEP_SCRIPT.exists():
-            raise FileNotFoundError(f"The depth lab trains as scripts/depth_sweep.py does, but {SWEEP_SCRIPT} is "
-                                    f"missing: run the course from its repository (pip install -e .).")
-        spec = importlib.util.spec_from_file_location(name, SWEEP_SCRIPT)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module  # its dataclass needs its module registered
-        try:
-            spec.loader.exec_module(module)
-        except BaseException:
-            del sys.modules[name]
-            raise
-    return module
+    return depth_sweep
 
 
 def load_data() -> dict:
@@ -178,7 +157,7 @@ def model_config(s: RunSettings, vocab_size: int) -> GPTConfig:
 
 
 def build_model(s: RunSettings, vocab_size: int) -> GPT:
-    """A fresh GPT as scripts/depth_sweep.py's make_model builds it, but with norm and residual init chosen apart.
+    """A fresh GPT as depth_sweep.make_model builds it, but with norm and residual init chosen apart.
 
     (make_model ties residual init to the norm, as GPT-1 and GPT-2 did; for those two stacks this
     model is the same, weight for weight.) The caller's global torch RNG is left as it was.
@@ -234,7 +213,7 @@ def train_config(s: RunSettings) -> TrainConfig:
 
 def train_run(s: RunSettings, data: dict | None = None, on_step: Callable[[int, float], Any] | None = None,
               should_stop: Callable[[], bool] | None = None) -> dict:
-    """Train a fresh model with settings `s` as scripts/depth_sweep.py does; return the run's record.
+    """Train a fresh model with settings `s` as gptedu.experiments.depth_sweep does; return the run's record.
 
     on_step(steps_done, loss) is called after every optimizer step; should_stop() is asked after every
     step, and True ends the run there. The record: settings (a dict), label, status ("finished",
@@ -414,7 +393,7 @@ class DepthLab(widgets.VBox):
 
     def __init__(self, sweep: dict | None = None, settings: RunSettings = RunSettings()):
         if sweep is not None and not (isinstance(sweep, dict) and isinstance(sweep.get("rows", []), list)):
-            raise TypeError(f"sweep must be the dict scripts/depth_sweep.py writes as JSON, 'shipped' or None; "
+            raise TypeError(f"sweep must be the dict gptedu.experiments.depth_sweep writes as JSON, 'shipped' or None; "
                             f"got {type(sweep).__name__}.")
         if settings.seed > 10**6:  # the seed box would silently move it to its end
             raise ValueError(f"seed={settings.seed!r} must be a whole number from 0 to 1,000,000 (the lab's seed box).")
@@ -639,7 +618,7 @@ def depth_lab(sweep: dict | str | None = "shipped", *, n_layer: int = 12, norm: 
 
     Controls: layers (1-24), LayerNorm position (post-LN as GPT-1, pre-LN as GPT-2), residual init
     1/√(2N) on or off, learning rate, warmup steps, steps, seed. Train trains a fresh model on the
-    shipped Shakespeare exactly as scripts/depth_sweep.py does (width-matched init, AdamW beta2 0.999,
+    shipped Shakespeare exactly as gptedu.experiments.depth_sweep does (width-matched init, AdamW beta2 0.999,
     no clipping) in the background: the progress bar follows the steps, Stop ends the run after the
     current step, and the run's loss curve joins the earlier ones on the left, its stack's gradient
     norms per layer at initialisation on the right (black: the stack the controls pick now); "gradient

@@ -1,8 +1,7 @@
-#!/usr/bin/env python3
 """GPT-1 Fig. 2 (right) at laptop scale: zero-shot skills measured across pretraining.
 
-    python scripts/zeroshot_sweep.py                       # snapshots of scripts/pretrain_gpt1.py
-    python scripts/zeroshot_sweep.py --snapshots DIR --n 100 --out /tmp/sweep.json
+    python -m gptedu.experiments.zeroshot_sweep                       # snapshots of gptedu.experiments.pretrain_gpt1
+    python -m gptedu.experiments.zeroshot_sweep --snapshots DIR --n 100 --out /tmp/sweep.json
 
 For each snapshot the pretraining run saved, score two zero-shot heuristics on text
 pretraining never saw (no parameter is changed):
@@ -26,14 +25,13 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from ..checks import check_output_file
+from ..checkpoints import load_checkpoint, model_from
+from ..generate import complete
+from ..tasks import next_line_task, sentiment_task, zero_shot_accuracy
+from ..tokenizers import CharTokenizer
 
-from gptedu.checks import check_output_file  # noqa: E402
-from gptedu.checkpoints import load_checkpoint, model_from  # noqa: E402
-from gptedu.generate import complete  # noqa: E402
-from gptedu.tasks import next_line_task, sentiment_task, zero_shot_accuracy  # noqa: E402
-from gptedu.tokenizers import CharTokenizer  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 OUT = ROOT / "data" / "results" / "gpt1_zeroshot_sweep.json"
 SAMPLE_PROMPT = "ROMEO.\n"  # each snapshot also writes a sample, to watch the text improve
@@ -56,7 +54,8 @@ def evaluate(path: Path, n: int, seed: int) -> dict:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m gptedu.experiments.zeroshot_sweep", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--snapshots", type=Path, default=ROOT / "runs" / "gpt1-char" / "snapshots")
     p.add_argument("--n", type=int, default=400, help="examples per task")
     p.add_argument("--seed", type=int, default=0)
@@ -67,11 +66,11 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     paths = sorted(args.snapshots.glob("step*.pt"))
     if not paths:
-        sys.exit(f"No snapshots in {args.snapshots}: run scripts/pretrain_gpt1.py first.")
+        sys.exit(f"No snapshots in {args.snapshots}: run gptedu.experiments.pretrain_gpt1 first.")
     start = time.time()
     rows = [evaluate(path, args.n, args.seed) for path in tqdm(paths, desc="snapshots")]
     result = {
-        "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+        "command": " ".join(["python -m gptedu.experiments.zeroshot_sweep", *sys.argv[1:]]),
         "n": args.n, "seed": args.seed, "threads": args.threads,
         "minutes": round((time.time() - start) / 60, 1),
         "tasks": {"next_line": "true next line among 4 from the same held-out play (chance 0.25)",

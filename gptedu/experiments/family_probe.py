@@ -11,8 +11,8 @@ The pilots train, then evaluate once at the end. This probe trains one model and
 so that a design can be judged in minutes, not after a whole pilot. Each run appends its
 settings and trajectory to data/results/family_probe.json.
 
-    python scripts/family_probe.py --name p1 --shape 4 48 --block-size 256 --steps 1500
-    python scripts/family_probe.py --name p2 --repeat-fraction 0.25 ...   # seed with random repeats
+    python -m gptedu.experiments.family_probe --name p1 --shape 4 48 --block-size 256 --steps 1500
+    python -m gptedu.experiments.family_probe --name p2 --repeat-fraction 0.25 ...   # seed with random repeats
 """
 from __future__ import annotations
 
@@ -21,28 +21,27 @@ import json
 import math
 import os
 import random
-import sys
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from ..checks import check_output_file
+from .. import evaluation
+from ..config import GPTConfig
+from ..model import GPT, count_params
+from ..subtask_corpus import CorpusConfig, SubtaskCorpus, family_tokenizer
 
-from gptedu.checks import check_output_file  # noqa: E402
-from gptedu import evaluation  # noqa: E402
-from gptedu.config import GPTConfig  # noqa: E402
-from gptedu.model import GPT, count_params  # noqa: E402
-from gptedu.subtask_corpus import CorpusConfig, SubtaskCorpus, family_tokenizer  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 RESULTS = ROOT / "data" / "results" / "family_probe.json"
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
 def parse(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m gptedu.experiments.family_probe", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--name", required=True)
     p.add_argument("--note", default="")
     p.add_argument("--shape", type=int, nargs=2, default=[4, 48], metavar=("N_LAYER", "N_EMBD"))
@@ -151,7 +150,7 @@ def main(argv=None) -> dict:
         opt.step()
     record["seconds"] = round(time.perf_counter() - t0, 1)
     if args.save:
-        from gptedu.checkpoints import save_checkpoint
+        from ..checkpoints import save_checkpoint
         save_checkpoint(args.save, model, extra={"tokenizer": {"kind": "char", "chars": tok.chars}})
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"probes": []}
     results["probes"] = [p for p in results["probes"] if p["name"] != args.name] + [record]

@@ -1,8 +1,7 @@
-#!/usr/bin/env python3
 """Pretrain the course's small GPT-1 (character level, post-LN) on Shakespeare and ship it.
 
-    python scripts/pretrain_gpt1.py                      # the shipped run (about an hour on 1 CPU thread)
-    python scripts/pretrain_gpt1.py --max-iters 50 --out runs/smoke --no-ship   # a quick try
+    python -m gptedu.experiments.pretrain_gpt1                      # the shipped run (about an hour on 1 CPU thread)
+    python -m gptedu.experiments.pretrain_gpt1 --max-iters 50 --out runs/smoke --no-ship   # a quick try
 
 It trains on the 37 pretraining works and validates on the five HELD_OUT_PLAYS, keeps
 snapshots at log-spaced steps in OUT/snapshots/ (chapter 05 measures zero-shot skills
@@ -21,16 +20,15 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from ..checks import check_output_file, check_output_folder
+from ..checkpoints import load_checkpoint, save_checkpoint
+from ..config import GPTConfig
+from ..data import HELD_OUT_PLAYS, load_shakespeare, pretraining_plays
+from ..model import GPT
+from ..tokenizers import CharTokenizer
+from ..train import Trainer, TrainConfig, print_losses
 
-from gptedu.checks import check_output_file, check_output_folder  # noqa: E402
-from gptedu.checkpoints import load_checkpoint, save_checkpoint  # noqa: E402
-from gptedu.config import GPTConfig  # noqa: E402
-from gptedu.data import HELD_OUT_PLAYS, load_shakespeare, pretraining_plays  # noqa: E402
-from gptedu.model import GPT  # noqa: E402
-from gptedu.tokenizers import CharTokenizer  # noqa: E402
-from gptedu.train import Trainer, TrainConfig, print_losses  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 SHIP_DIR = ROOT / "data" / "checkpoints"
 NAME = "gpt1-char"
@@ -46,7 +44,8 @@ def snapshot_steps(max_iters: int, eval_interval: int) -> list[int]:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m gptedu.experiments.pretrain_gpt1", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="runs/gpt1-char")
     p.add_argument("--n-layer", type=int, default=6)
     p.add_argument("--n-head", type=int, default=6)
@@ -106,7 +105,7 @@ def main() -> int:
 
     final = trainer.history[-1]
     record = {
-        "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+        "command": " ".join(["python -m gptedu.experiments.pretrain_gpt1", *sys.argv[1:]]),
         # A run can be stopped and continued (same --out): say where this invocation started.
         "resumed_from_step": resumed_from,
         "note": args.note,

@@ -1,14 +1,13 @@
-#!/usr/bin/env python3
 """Training at depth: GPT-1's post-LN vs GPT-2's pre-LN, over learning rate x warmup (issue 12, item 4).
 
 Xiong et al. (2020), "On Layer Normalization in the Transformer Architecture": a post-LN
 Transformer needs a learning-rate warmup (or a small learning rate); a pre-LN one trains
 without. This script looks for a CPU-sized regime where that shows, and ships the grid:
 
-    python scripts/depth_sweep.py --bench                      # ms/step of a few shapes, to budget
-    python scripts/depth_sweep.py --grid search --resume       # stage 1: 1 seed, cheap, many regimes
-    python scripts/depth_sweep.py --grid final --resume        # the shipped grid, 2 seeds
-    python scripts/depth_sweep.py --grid final --seeds 0 1 2 --resume   # add a seed
+    python -m gptedu.experiments.depth_sweep --bench                      # ms/step of a few shapes, to budget
+    python -m gptedu.experiments.depth_sweep --grid search --resume       # stage 1: 1 seed, cheap, many regimes
+    python -m gptedu.experiments.depth_sweep --grid final --resume        # the shipped grid, 2 seeds
+    python -m gptedu.experiments.depth_sweep --grid final --seeds 0 1 2 --resume   # add a seed
 
 Every run: char-level Shakespeare (the 37 pretraining works; validation on the five
 HELD_OUT_PLAYS), gptedu's GPT with norm="post" (GPT-1: residual_scale_init=False, no final
@@ -47,15 +46,14 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from ..checks import check_output_file
+from ..config import GPTConfig
+from ..data import HELD_OUT_PLAYS, get_batch, load_shakespeare, pretraining_plays
+from ..model import GPT
+from ..tokenizers import CharTokenizer
+from ..train import TrainConfig, Trainer, TrainingDiverged
 
-from gptedu.checks import check_output_file  # noqa: E402
-from gptedu.config import GPTConfig  # noqa: E402
-from gptedu.data import HELD_OUT_PLAYS, get_batch, load_shakespeare, pretraining_plays  # noqa: E402
-from gptedu.model import GPT  # noqa: E402
-from gptedu.tokenizers import CharTokenizer  # noqa: E402
-from gptedu.train import TrainConfig, Trainer, TrainingDiverged  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 OUT = ROOT / "data" / "results" / "gpt2_depth_sweep.json"
 CURVE_POINTS = 20
@@ -402,7 +400,8 @@ def _write(path: Path, result: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m gptedu.experiments.depth_sweep", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--grid", choices=("search", "final"), default=None)
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="default: search 0; final 0 1")
     p.add_argument("--out", type=Path, default=OUT)
@@ -414,12 +413,12 @@ def main(argv: list[str] | None = None) -> dict:
     args = p.parse_args(argv)
     check_output_file(args.out, "--out")  # before the first run, not after it
     torch.set_num_threads(args.threads)
-    command = "python " + " ".join(["scripts/depth_sweep.py", *(sys.argv[1:] if argv is None else argv)])
+    command = " ".join(["python -m gptedu.experiments.depth_sweep", *(sys.argv[1:] if argv is None else argv)])
 
     result = _load(args.out) if args.resume else {}
     result.setdefault("description", "Post-LN (GPT-1) vs pre-LN (GPT-2) at depth: lr x warmup, Adam, no gradient "
                       "clipping; char-level Shakespeare (37 pretraining works; val on the 5 held-out plays). "
-                      "See scripts/depth_sweep.py for every definition.")
+                      "See gptedu.experiments.depth_sweep for every definition.")
     result.setdefault("rows", [])
     result.setdefault("commands", [])
     started = time.time()
