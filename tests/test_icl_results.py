@@ -1,9 +1,7 @@
 """Chapter 10's claims, checked on the shipped results: data/results/family_eval.json (GPT-3 Fig. 1.2 on the
 family) and data/results/icl_extras.json (scripts/icl_extras.py: induction heads, few-shot vs fine-tuning, order
 and format), plus a live recomputation of small parts of icl_extras (a few seconds on one thread)."""
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +10,7 @@ import torch
 
 from gptedu import evaluation
 from gptedu.family import family_members, load_family
+from tests.scripts import load_script
 
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,11 +35,7 @@ def extras():
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("icl_extras_under_test", ROOT / "scripts" / "icl_extras.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("scripts/icl_extras.py")  # imported as scripts.icl_extras, not loaded by its path
 
 
 def acc(entries, size, task, k, desc=False):
