@@ -23,6 +23,9 @@ else is refused before the file is touched, so nothing unloadable is ever writte
 
 Older checkpoints (a bare torch.save file with its sha256 in `run.pt.sha256` beside it, like
 the shipped data/checkpoints/gpt1-char.pt) still load, verified against that file.
+
+One module, though long: one idea, the checkpoint file. Saving and loading share its format (header,
+sha256, atomic write), and the model helpers at the end only wrap load_checkpoint.
 """
 from __future__ import annotations
 

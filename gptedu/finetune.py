@@ -25,6 +25,9 @@ the language-model loss L1 on the same sequences (lambda = 0.5 in the paper).
 Too long? A sequence that does not fit the model's block_size loses tokens from the LEFT
 of its first text part (the text, premise, or context); the start, delimiter and extract
 tokens and the second part (hypothesis, answer) are always kept whole.
+
+One module, though long: one idea, GPT-1's fine-tuning; the special tokens, the input transformations,
+the classifier and the loop follow the paper's sections 3.2-3.3 in order.
 """
 from __future__ import annotations
 

@@ -14,6 +14,9 @@ str, decode a list of ids, a 1-D tensor or a 1-D numpy array, and a mistake gets
 that says what to pass instead.
 
 Written to be read, in the spirit of Karpathy's minbpe.
+
+One module, though long: one idea, text <-> ids. The three tokenizers share the checks at the top, and
+BPETokenizer.from_gpt2 and gpt2_encoding read the same shipped ranks (gpt2_ranks).
 """
 from __future__ import annotations
 

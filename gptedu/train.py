@@ -15,6 +15,9 @@ Determinism: a run is fixed by its seed (and the torch thread count). The traine
 its own random streams, one for batches and one for dropout, and saves both in each
 checkpoint, so a resumed run equals an uninterrupted one bit for bit. It never changes
 the caller's global torch RNG.
+
+One module, though long: one idea, the training loop. The config, the schedule, the DDP helpers and the
+command line (python -m gptedu.train) all exist for Trainer.
 """
 from __future__ import annotations
 

@@ -28,6 +28,9 @@ the same settings are the same run.
 Stable CSS classes for browser tests: gptedu-layers, gptedu-norm, gptedu-residual-init, gptedu-grad-weights,
 gptedu-lr, gptedu-warmup, gptedu-steps, gptedu-seed, gptedu-show-grid, gptedu-train, gptedu-stop, gptedu-clear,
 gptedu-progress, gptedu-progress-label, gptedu-status, gptedu-figure.
+
+One module, though long: it is one lab, and the plain functions above the widget are its logic (tests check
+them without a browser); they share the lab's settings and the sweep's module, and nothing else uses them.
 """
 from __future__ import annotations
 

@@ -23,6 +23,9 @@ The logic lives in plain functions (`LabSettings`, `draw_example`, `prompt_segme
 Stable CSS classes for browser tests: gptedu-task, gptedu-k, gptedu-size, gptedu-seed, gptedu-description,
 gptedu-n, gptedu-score, gptedu-progress, gptedu-progress-label, gptedu-prompt, gptedu-answer, gptedu-status,
 gptedu-figure.
+
+One module, though long: it is one lab, and its plain functions are the widget's logic (tests check them
+without a browser); nothing outside the lab uses them.
 """
 from __future__ import annotations
 
