@@ -66,8 +66,8 @@ def test_gpt2_ranks_do_not_need_a_writable_tiktoken_cache(tmp_path, monkeypatch)
         monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(folder))
         ranks = gpt2_ranks()
         assert len(ranks) == 50256 and ranks[b"!"] == 0
-        tok = BPETokenizer.from_tiktoken_ranks(data.data_path(GPT2_RANKS_FILE))
-        assert tok.decode(tok.encode("Hello world")) == "Hello world"
+    tok = BPETokenizer.from_tiktoken_ranks(data.data_path(GPT2_RANKS_FILE))  # a ranks file by path: the same
+    assert tok.decode(tok.encode("Hello world")) == "Hello world"
 
 
 def test_a_damaged_ranks_file_names_the_line(tmp_path):
