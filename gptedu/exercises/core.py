@@ -320,7 +320,10 @@ def evaluate(exercise_id: str, obj: Any, *, seconds_per_case: float | None = Non
     compare = exercise.compare or default_compare
     cases = exercise.cases()
     expected = _reference_outcomes(exercise, cases)
-    got = [_call(exercise, obj, case, seconds_per_case) for case in cases]
+    got = []
+    for case in cases:  # after one case runs out of time, the others are not tried: an infinite loop costs one limit
+        timed_out = got and isinstance(got[-1].error, CheckTimeout)
+        got.append(got[-1] if timed_out else _call(exercise, obj, case, seconds_per_case))
     if all(isinstance(g.error, NotImplementedError) for g in got):
         return not_attempted
     if all(g.error is None and (g.output is None or g.output is Ellipsis) for g in got):
