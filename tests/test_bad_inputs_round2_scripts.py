@@ -39,13 +39,13 @@ def blocked(tmp_path):
 
 # module, arguments (BAD is replaced by a path under the file in the way), the option the error names
 CASES = [
-    ("scripts.band_ablation", ["--out", "BAD/ablation.json", "--steps", "2"], "--out"),
+    ("gptedu.experiments.band_ablation", ["--out", "BAD/ablation.json", "--steps", "2"], "--out"),
     ("gptedu.experiments.depth_sweep", ["--out", "BAD/sweep.json"], "--out"),
     ("gptedu.experiments.eval_family", ["--out", "BAD/eval.json", "--sizes", "13k", "--n", "2"], "--out"),
     ("gptedu.experiments.family_probe", ["--name", "t", "--save", "BAD/probe.pt"], "--save"),
     ("gptedu.experiments.finetune_sweep", ["--out", "BAD/sweep.json", "--ks", "0", "--seeds", "0", "--steps", "2"],
      "--out"),
-    ("scripts.icl_extras", ["--out", "BAD/extras.json"], "--out"),
+    ("gptedu.experiments.icl_extras", ["--out", "BAD/extras.json"], "--out"),
     ("gptedu.experiments.pilot_family", ["--name", "BAD/pilot"], "--name"),
     ("gptedu.experiments.pretrain_gpt1", ["--out", "BAD/run", "--max-iters", "2", "--no-ship"], "--out"),
     ("gptedu.experiments.train_family", ["--out", "BAD/family", "--sizes", "13k"], "--out"),

@@ -1,16 +1,16 @@
-"""scripts/band_ablation.py: its rows hold what the docstring says, the probe reads the labels; one tiny run end to end."""
+"""gptedu.experiments.band_ablation: its rows hold what the docstring says, the probe reads the labels; one tiny run end to end."""
 import random
 
 import pytest
 import torch
 
 from gptedu.subtask_corpus import ARROW, family_tokenizer
-from tests.scripts import load_script
+from gptedu.experiments import band_ablation
 
 
 @pytest.fixture(scope="module")
 def ab():
-    return load_script("scripts/band_ablation.py")
+    return band_ablation
 
 
 def fake_data(n: int = 5000) -> dict:

@@ -1,5 +1,5 @@
 """Chapter 10's claims, checked on the shipped results: data/results/family_eval.json (GPT-3 Fig. 1.2 on the
-family) and data/results/icl_extras.json (scripts/icl_extras.py: induction heads, few-shot vs fine-tuning, order
+family) and data/results/icl_extras.json (gptedu.experiments.icl_extras: induction heads, few-shot vs fine-tuning, order
 and format), plus a live recomputation of small parts of icl_extras (a few seconds on one thread)."""
 import json
 from pathlib import Path
@@ -10,7 +10,7 @@ import torch
 
 from gptedu import evaluation
 from gptedu.family import family_members, load_family
-from tests.scripts import load_script
+from gptedu.experiments import icl_extras
 
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,7 +35,7 @@ def extras():
 
 @pytest.fixture(scope="module")
 def script():
-    return load_script("scripts/icl_extras.py")  # imported as scripts.icl_extras, not loaded by its path
+    return icl_extras
 
 
 def acc(entries, size, task, k, desc=False):
@@ -123,7 +123,8 @@ def test_mapping_tracks_the_copier_ceiling_and_bigger_models_copy_more(entries):
 def test_extras_record_their_command_and_seconds(extras):
     for part in ("induction", "finetune", "order"):
         s = extras["settings"][part]
-        assert s["command"].startswith("python scripts/icl_extras.py") and s["seconds"] > 0 and s["threads"] == 1
+        made_by = ("python scripts/icl_extras.py", "python -m gptedu.experiments.icl_extras")  # before / after issue 27
+        assert s["command"].startswith(made_by) and s["seconds"] > 0 and s["threads"] == 1
     assert EXTRAS.stat().st_size < 400_000
 
 

@@ -1,10 +1,9 @@
-#!/usr/bin/env python3
 """What the band loses: all-dense vs GPT-3's alternating vs all-banded attention (issue 15, item 5).
 
-    python scripts/band_ablation.py --resume --threads 1     # 3 patterns x 2 seeds, 3,000 steps (shipped)
-    python scripts/band_ablation.py --resume --threads 1 --longer --seeds 0 --patterns alternating --steps 6000
-    python scripts/band_ablation.py --resume --threads 1 --spread --seeds 0 --patterns dense alternating
-    python scripts/band_ablation.py --steps 40 --out /tmp/quick.json   # a quick try
+    python -m gptedu.experiments.band_ablation --resume --threads 1     # 3 patterns x 2 seeds, 3,000 steps (shipped)
+    python -m gptedu.experiments.band_ablation --resume --threads 1 --longer --seeds 0 --patterns alternating --steps 6000
+    python -m gptedu.experiments.band_ablation --resume --threads 1 --spread --seeds 0 --patterns dense alternating
+    python -m gptedu.experiments.band_ablation --steps 40 --out /tmp/quick.json   # a quick try
 
 Three models of one small shape (4 layers x 64 wide, 4 heads, context 256, band w = 32)
 differ only in `attention_pattern`; they train on the same batches, in the same order, for
@@ -47,16 +46,15 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from ..checks import check_output_file
+from ..config import GPTConfig
+from ..data import HELD_OUT_PLAYS, load_shakespeare, pretraining_plays
+from ..model import GPT
+from ..subtask_corpus import (ARROW, evaluation_words, family_tokenizer, mapping_pairs,
+                               new_labels, render_line, training_words)
+from ..train import TrainConfig, lr_at, make_optimizer
 
-from gptedu.checks import check_output_file  # noqa: E402
-from gptedu.config import GPTConfig  # noqa: E402
-from gptedu.data import HELD_OUT_PLAYS, load_shakespeare, pretraining_plays  # noqa: E402
-from gptedu.model import GPT  # noqa: E402
-from gptedu.subtask_corpus import (ARROW, evaluation_words, family_tokenizer, mapping_pairs,  # noqa: E402
-                                   new_labels, render_line, training_words)
-from gptedu.train import TrainConfig, lr_at, make_optimizer  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 OUT = ROOT / "data" / "results" / "gpt3_band_ablation.json"
 PATTERNS = ("dense", "alternating", "banded")
@@ -255,7 +253,8 @@ def train_one(pattern: str, seed: int, steps: int, batch: int, lr: float, data: 
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m gptedu.experiments.band_ablation",
+                                description=__doc__.split("\n")[0])
     p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--lr", type=float, default=3e-3)
@@ -277,7 +276,7 @@ def main(argv: list[str] | None = None) -> dict:
     done = {(r["pattern"], r["seed"], r["steps"]) for r in runs}
     data = load_data()
     data["spread"] = args.spread
-    command = "python scripts/band_ablation.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python -m gptedu.experiments.band_ablation " + " ".join(argv if argv is not None else sys.argv[1:])
     settings = result.setdefault("settings", {})
     settings["commands"] = settings.get("commands", []) + [command]  # one per invocation (--resume adds seeds)
     if key == "runs":

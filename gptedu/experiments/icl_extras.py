@@ -1,8 +1,7 @@
-#!/usr/bin/env python3
 """Chapter 10's measurements beyond the shipped evaluation: where in-context learning comes from, and how fragile it is.
 
-    python scripts/icl_extras.py                   # everything: 16 minutes on one core of a busy 2-core machine
-    python scripts/icl_extras.py --parts induction # one part: induction, finetune, order
+    python -m gptedu.experiments.icl_extras                   # everything: 16 minutes on one core of a busy 2-core machine
+    python -m gptedu.experiments.icl_extras --parts induction # one part: induction, finetune, order
 
 Writes data/results/icl_extras.json (84 kB; its "settings" hold each part's command and seconds: induction
 72 s, finetune 218 s, order 647 s, measured with one thread while other jobs shared the 2 cores):
@@ -36,22 +35,20 @@ import math
 import os
 import platform
 import random
-import sys
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from ..checks import check_output_file
+from .. import evaluation
+from ..family import SIZES, family_members, load_family, validation_tokens
+from ..finetune import linear_warmup_decay
+from ..subtask_corpus import (ARROW, SubtaskCorpus, evaluation_words, family_tokenizer, mapping_pairs,
+                               new_labels, render_answer, render_prompt, word_pairs)
 
-from gptedu.checks import check_output_file  # noqa: E402
-from gptedu import evaluation  # noqa: E402
-from gptedu.family import SIZES, family_members, load_family, validation_tokens  # noqa: E402
-from gptedu.finetune import linear_warmup_decay  # noqa: E402
-from gptedu.subtask_corpus import (ARROW, SubtaskCorpus, evaluation_words, family_tokenizer, mapping_pairs,  # noqa: E402
-                                   new_labels, render_answer, render_prompt, word_pairs)
+ROOT = Path(__file__).resolve().parents[2]
 
 RESULTS = ROOT / "data" / "results" / "icl_extras.json"
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
@@ -286,7 +283,7 @@ def exact_accuracy(model, tok, sets, j: int, arrow: str = ARROW) -> list[bool]:
 @torch.no_grad()
 def label_probs(model, tok, prompt: str, labels: list[str]) -> torch.Tensor:
     """P(" label\\n" | prompt) for each label (probabilities of the whole continuation, normalised over labels)."""
-    from gptedu.fewshot import choice_logprobs
+    from ..fewshot import choice_logprobs
     lp = choice_logprobs(model, tok, prompt, [render_answer(lab) + "\n" for lab in labels], normalize=False)
     return torch.softmax(lp, dim=0)
 
@@ -344,7 +341,8 @@ PARTS = {"induction": lambda: run_induction(family_members()), "finetune": run_f
 
 
 def main(argv=None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m gptedu.experiments.icl_extras", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--parts", nargs="+", default=list(PARTS), choices=list(PARTS))
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=str(RESULTS))
@@ -357,7 +355,7 @@ def main(argv=None) -> dict:
     for part in args.parts:
         t0 = time.perf_counter()
         results[part] = PARTS[part]()
-        settings[part] = {"command": "python scripts/icl_extras.py --parts " + part,
+        settings[part] = {"command": "python -m gptedu.experiments.icl_extras --parts " + part,
                           "seconds": round(time.perf_counter() - t0, 1), "threads": args.threads,
                           "torch": torch.__version__, "machine": f"{platform.machine()}, {os.cpu_count()} cores"}
         out.write_text(json.dumps(results, indent=1) + "\n")
