@@ -26,7 +26,7 @@ For the first 50 instances at K = 1 and at the largest K the greedy continuation
 writes instead).
 
 A second part, "finetune_lr", is chapter 10's few-shot vs fine-tuning comparison (the same K fixed
-random-insertion examples, the same 200 queries as scripts/icl_extras.py's part "finetune") with the
+random-insertion examples, the same 200 queries as gptedu.experiments.icl_extras's part "finetune") with the
 learning rate tuned: five peak learning rates, the one picked per (size, K, steps) by accuracy on 100
 separate validation queries, then reported on the 200 test queries.
 
@@ -276,13 +276,13 @@ def run_heldout(sizes: Sequence[str] | None = None, n: int = N, seed: int = SEED
 
 
 # ---------------------------------------------------------------- few-shot vs fine-tuning, learning rate tuned
-# The same examples, queries and fine-tuning as scripts/icl_extras.py's part "finetune" (whose lr was 1e-3).
+# The same examples, queries and fine-tuning as gptedu.experiments.icl_extras's part "finetune" (whose lr was 1e-3).
 FT_TASK, FT_QUERIES, FT_VALIDATION = "insertion", 200, 100
 FT_LRS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
 
 
 def fixed_examples(k: int, seed: int) -> list[tuple[str, str]]:
-    """K held-out random-insertion pairs, seeded (scripts/icl_extras.py's fixed_examples)."""
+    """K held-out random-insertion pairs, seeded (gptedu.experiments.icl_extras's fixed_examples)."""
     return word_pairs(FT_TASK, evaluation_words(), k, random.Random(f"finetune/{FT_TASK}/{k}/{seed}"))
 
 
@@ -291,7 +291,7 @@ def _query_pool() -> list[tuple[str, str]]:
 
 
 def finetune_queries(examples: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
-    """The 200 test queries (scripts/icl_extras.py's queries): words not among the examples'."""
+    """The 200 test queries (gptedu.experiments.icl_extras's queries): words not among the examples'."""
     used = {w for _, w in examples}
     return [p for p in _query_pool() if p[1] not in used][:FT_QUERIES]
 
@@ -314,7 +314,7 @@ def _instances(examples, queries) -> list[evaluation.Instance]:
 def finetune_on(model, tokenizer, examples: Sequence[tuple[str, str]], steps: int, lr: float, seed: int = 0):
     """A copy of model fine-tuned on the example lines, each its own zero-shot sequence `input -> output`,
     loss on the answer and newline only: AdamW (0.9, 0.95), no weight decay, gptedu.finetune's linear
-    warmup (10%) and decay, full batch (scripts/icl_extras.py's finetune_on, with lr as a parameter)."""
+    warmup (10%) and decay, full batch (gptedu.experiments.icl_extras's finetune_on, with lr as a parameter)."""
     tuned = copy.deepcopy(model).train()
     rows, targets = [], []
     for src, tgt in examples:
