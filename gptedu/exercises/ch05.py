@@ -169,7 +169,8 @@ register(Exercise(
     id="train_step", chapter="05", name="train_step", solution_name="train_step_solution",
     title="one training step",
     reference=train_step, cases=lambda: [Case("3 steps of AdamW (lr 0.01) on a tiny GPT, batches of 2 × 8", (3, 1e-2)),
-                                         Case("1 step", (1, 1e-2))],
+                                         Case("1 step", (1, 1e-2)),
+                                         Case("2 steps with a larger learning rate (0.1)", (2, 1e-1))],
     run=_run_training, compare=_compare_training,
     hint="logits, loss = model(x, y); optimizer.zero_grad(); loss.backward(); optimizer.step(); return loss.item().",
     mistakes=[
@@ -302,7 +303,8 @@ register(Exercise(
     title="GPT-1's zero-shot sentiment rule",
     reference=gpt1_sentiment, run=_run_sentiment, compare=compare_exact,
     cases=lambda: [Case(f"{len(_REVIEWS)} short reviews, a small random GPT", (_REVIEWS,)),
-                   Case("one review", (_REVIEWS[:1],))],
+                   Case("one review", (_REVIEWS[:1],)),
+                   Case("the last three reviews, each with a trailing space", ([r + " " for r in _REVIEWS[-3:]],))],
     hint="logp = choice_logprobs(model, tokenizer, review + ' very', [' positive', ' negative'], normalize=False); "
          "return int(logp[0] > logp[1]).",
     mistakes=[

@@ -98,7 +98,8 @@ register(Exercise(
     title="the similarity transformation",
     reference=similarity_inputs, compare=compare_exact,
     cases=lambda: [Case("two lines, block_size 64", (_tok(), "Good night, good night!", "Parting is such sweet sorrow", 64)),
-                   Case("a long first text, block_size 24", (_tok(), "Now is the winter of our discontent", "Made glorious", 24))],
+                   Case("a long first text, block_size 24", (_tok(), "Now is the winter of our discontent", "Made glorious", 24)),
+                   Case("the same text twice, block_size 16", (_tok(), "To be", "To be", 16))],
     hint="similarity has no natural order: return the two sequences [<s> a $ b <e>] and [<s> b $ a <e>], as a "
          "list of two lists.",
     mistakes=[
