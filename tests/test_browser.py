@@ -142,7 +142,7 @@ CHAPTERS = [
                 Interaction("pick another model", ".gptedu-model select", "select", ".gptedu-figure", "family 113k"),
             )),
     Chapter("11_scaling.ipynb",  # only the lab's cells here (nbval runs every cell): the lab reads the shipped logs
-            lab_cells=("gptedu.setup(", "scaling_lab("),
+            lab_cells=("gptedu.setup(", "scaling_lab("),  # the lab cell picks section 3's setting itself
             renders=(".gptedu-run-38k input[type=checkbox]", ".gptedu-form .widget-toggle-button",
                      ".gptedu-limit select", "button.gptedu-reveal",
                      ".gptedu-figure img[src^='data:image/png;base64,']"),
@@ -151,7 +151,7 @@ CHAPTERS = [
                 Interaction("fit without c", ".gptedu-form button:not(.mod-active)", "click", ".gptedu-figure"),
                 # (on the 13k run alone the fit with c picks c = 0: the form would change nothing, so it goes first)
                 Interaction("untick the 38k run", ".gptedu-run-38k input[type=checkbox]", "click", ".gptedu-status"),
-                Interaction("compute limit 1/10", ".gptedu-limit select", "select", ".gptedu-status", "1/10"),
+                Interaction("compute limit 1/30", ".gptedu-limit select", "select", ".gptedu-status", "1/30"),
                 Interaction("reveal", "button.gptedu-reveal", "click", ".gptedu-status"),
             )),
     Chapter("10_gpt3_in_context_learning.ipynb",  # only the lab's cells: nbval runs the whole notebook

@@ -35,6 +35,12 @@ def test_generic_kernels_are_the_ones_course_py_names():
     assert env["ATEN_CPU_CAPABILITY"] == "default" and "MKL_ENABLE_INSTRUCTIONS" in env
 
 
+# Opt-in for now: measured on a fresh clone (2 cores, loaded), all twelve chapters under generic kernels ran in one
+# pytest-xdist worker after the native run and took the suite past 30 minutes (chapter 06 alone > 12 minutes).
+RUN = os.environ.get("GPTEDU_PORTABILITY") == "1"
+
+
+@pytest.mark.skipif(not RUN, reason="GPTEDU_PORTABILITY=1 runs every notebook under generic kernels (slow)")
 @pytest.mark.parametrize("notebook", NOTEBOOKS)
 def test_notebook_outputs_hold_with_generic_kernels(notebook: str):
     env = {**os.environ, "GPTEDU_THREADS": os.environ.get("GPTEDU_THREADS", "1"), "PYTHONHASHSEED": "0",
