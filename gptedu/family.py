@@ -35,6 +35,7 @@ from .device import pick_device
 from .config import GPTConfig
 from .data import HELD_OUT_PLAYS, load_shakespeare
 from .model import GPT
+from .rule_tasks import RuleCorpus, RuleStreamConfig
 from .subtask_corpus import CorpusConfig, SubtaskCorpus, family_tokenizer
 from .tokenizers import CharTokenizer
 
@@ -83,6 +84,7 @@ class Recipe:
     seed: int = 1337
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
     corpus_seed: int = 0
+    rules: RuleStreamConfig | None = None  # v2: gptedu.rule_tasks' stream instead of `corpus`
     log_points: int = 32  # loss estimates at log-spaced steps (plus step 0)
     eval_iters: int = 6  # batches per split in each loss estimate
 
@@ -96,6 +98,21 @@ class Recipe:
 
 
 RECIPE = Recipe()
+
+# ---------------------------------------------------------------- the second family (issue 26)
+# v1 (above) trained on six fixed tasks, so its "in-context learning" is task recognition and
+# copying. v2 trains on the rule stream: every rule episode draws a fresh parameter and its query
+# word is never among its examples, so the answer has to be inferred. Context 512 (K = 16 lines of
+# every task fit); the recipe is pilot r2's (data/results/rule_pilot.json), which passed the gate.
+FAMILY_V2_DIR = Path(os.environ.get("GPTEDU_FAMILY_V2",
+                                    Path(__file__).resolve().parents[1] / "data" / "family_v2"))
+_SHAPES_V2 = {"6.6k": (2, 16, 6_592), "25k": (2, 32, 25_472), "85k": (3, 48, 84_912),
+              "312k": (4, 80, 311_520), "793k": (4, 128, 793_344)}
+SIZES_V2: dict[str, FamilySize] = {name: FamilySize(name, L, d, _lr(n)) for name, (L, d, n) in _SHAPES_V2.items()}
+RECIPE_V2 = Recipe(block_size=512, log_points=24, eval_iters=4,
+                   rules=RuleStreamConfig(rule_fraction=0.8, word_task_fraction=0.1))
+FAMILIES = {"v1": (SIZES, RECIPE, FAMILY_DIR), "v2": (SIZES_V2, RECIPE_V2, FAMILY_V2_DIR)}
+ALL_SIZES = {**SIZES, **SIZES_V2}
 
 
 def config_for(size: FamilySize, recipe: Recipe = RECIPE) -> GPTConfig:
@@ -142,6 +159,8 @@ def training_tokens(recipe: Recipe = RECIPE, n_chars: int | None = None) -> torc
     at least 1M characters so that a short run still draws from many episodes.
     """
     n = n_chars if n_chars is not None else max(recipe.tokens, 1_000_000)
+    if recipe.rules is not None:
+        return encode(RuleCorpus(recipe.corpus_seed, recipe.rules).stream(n))
     return encode(SubtaskCorpus(recipe.corpus_seed, recipe.corpus).stream(n))
 
 
@@ -317,7 +336,7 @@ def _family_folder(folder: Any) -> Path:
 def family_members(folder: str | Path | None = None) -> list[str]:
     """Names of the shipped members, smallest first."""
     shipped = manifest(folder)
-    return [name for name in SIZES if name in shipped]
+    return [name for name in ALL_SIZES if name in shipped]
 
 
 def load_family(name: str, device: str | torch.device = "cpu", folder: str | Path | None = None
@@ -327,19 +346,21 @@ def load_family(name: str, device: str | torch.device = "cpu", folder: str | Pat
     The file's sha256 is checked against data/family/manifest.json, then the checkpoint's own
     header sha256, then it is read with torch.load(weights_only=True) (gptedu.checkpoints).
     """
-    folder = _family_folder(folder)
-    if not isinstance(name, str) or name not in SIZES:
-        raise ValueError(f"No family member named {name!r}; the sizes are {', '.join(SIZES)}.")
+    if not isinstance(name, str) or name not in ALL_SIZES:
+        raise ValueError(f"No family member named {name!r}; the sizes are {', '.join(SIZES)} (v1) and "
+                         f"{', '.join(SIZES_V2)} (v2).")
+    family = "v2" if name in SIZES_V2 else "v1"
+    folder = FAMILY_V2_DIR if family == "v2" and folder in (None, "") else _family_folder(folder)
     device = pick_device(device)  # an unknown device name fails here, before anything is read
     shipped = manifest(folder)
     if name not in shipped:
         have = ", ".join(family_members(folder)) or "none yet"
         raise CheckpointError(f"Family member {name!r} is not shipped in {folder} (shipped: {have}). "
-                              f"Train it with `python -m gptedu.experiments.train_family --sizes {name}`.")
+                              f"Train it with `python -m gptedu.experiments.train_family --family {family} --sizes {name}`.")
     path = folder / shipped[name]["file"]
     if not path.exists():
         raise CheckpointError(f"{path} is missing. Restore it with `git checkout -- {path}` or retrain it "
-                              f"with `python -m gptedu.experiments.train_family --sizes {name}`.")
+                              f"with `python -m gptedu.experiments.train_family --family {family} --sizes {name}`.")
     got = sha256_file(path)
     if got != shipped[name]["sha256"]:
         raise CheckpointError(f"{path} is not the shipped file (sha256 {got[:12]}..., manifest says "

@@ -11,7 +11,7 @@ mistake when it recognises it) when wrong. `gptedu.exercises.core` holds the mac
 per chapter its exercises (`ch01` ... ), `edition` the student edition (`course.py student`) and
 `grading` the classroom grader (`course.py grade`).
 """
-from . import ch01, ch02, ch03, ch04, ch05, ch06  # noqa: F401  (each registers its exercises)
+from . import ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09, ch10, ch11  # noqa: F401  (each registers its exercises)
 from .core import REGISTRY, Result, check, evaluate, is_stub
 
 __all__ = ["REGISTRY", "Result", "check", "evaluate", "is_stub", "exercises_of"]
