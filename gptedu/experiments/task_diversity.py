@@ -50,6 +50,9 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--rule-fraction", type=float, default=0.8, help="share of characters in rule episodes (r2's)")
     p.add_argument("--word-task-fraction", type=float, default=0.1)
     p.add_argument("--task-seed", type=int, default=0)
+    p.add_argument("--from-pilot", default=None, metavar="NAME",
+                   help="for the unbounded stream (0): use rule pilot NAME's finished run (same stream, shape, lr, "
+                        "tokens) instead of training it again; checked, then only evaluated")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--no-progress", action="store_true")
     return p.parse_args(argv)
@@ -120,6 +123,7 @@ def run_one(n_tasks: int, args: argparse.Namespace, argv_text: str) -> dict:
                     log_points=16, eval_iters=4)
     out = ROOT / "runs" / "task_diversity" / name
     out.mkdir(parents=True, exist_ok=True)
+    trained_as = adopt_pilot(args.from_pilot, name, cfg, args, out) if args.from_pilot and n_tasks == 0 else None
     train_data = encode(RuleCorpus(0, cfg).stream(max(args.tokens, 1_000_000)))
     episodes = probe_episodes()
     probe_path = out / "probe.json"  # kept beside the run so that a resumed run keeps its probe
@@ -148,9 +152,35 @@ def run_one(n_tasks: int, args: argparse.Namespace, argv_text: str) -> dict:
            "steps": log["points"][-1]["step"], "n_params_nonembedding": log["n_params_nonembedding"],
            "train_seconds": log["seconds"], "val_loss": log["points"][-1]["val_loss"], "probe": probe,
            "eval": {"n": args.n, "ks": list(KS), "words": "held-out plays' words"}, "scores": scores}
+    if trained_as:
+        rec["trained_as"] = trained_as
     print(f"[{name}] " + "; ".join(f"{c} K=0/8 {v['0']['accuracy']:.2f}/{v['8']['accuracy']:.2f}"
                                    for c, v in scores.items()), flush=True)
     return rec
+
+
+def adopt_pilot(pilot: str, name: str, cfg: RuleStreamConfig, args: argparse.Namespace, out: Path) -> dict:
+    """Put rule pilot `pilot`'s finished run in `out` as run `name` (train_size then finds it done), after
+    checking that it trained this stream, shape, lr, token budget, batch and context. Returns its record."""
+    import dataclasses
+    import shutil
+    from .rule_pilot import load_results as pilot_results
+    found = [p for p in pilot_results()["pilots"] if p["name"] == pilot]
+    if not found:
+        raise SystemExit(f"--from-pilot {pilot}: no such pilot in data/results/rule_pilot.json.")
+    p = found[0]
+    want = {"stream": json.loads(json.dumps(dataclasses.asdict(cfg))), "shape": list(args.shape), "lr": args.lr,
+            "batch_size": args.batch_size, "block_size": args.block_size}
+    differ = [k for k in want if p[k] != want[k]] + (["tokens"] if abs(p["tokens"] - args.tokens) > 4096 else [])
+    if differ:
+        raise SystemExit(f"--from-pilot {pilot}: its run differs from this stream's in {', '.join(differ)}.")
+    run, shape = ROOT / "runs" / "rule_pilot" / pilot, f"{args.shape[0]}x{args.shape[1]}"
+    for suffix in (".state.pt", ".json"):
+        if not (out / f"{name}{suffix}").exists():
+            shutil.copyfile(run / f"{shape}{suffix}", out / f"{name}{suffix}")
+    if not (out / "probe.json").exists():
+        shutil.copyfile(run / "probe.json", out / "probe.json")
+    return {"pilot": pilot, "command": p["command"]}
 
 
 def main(argv=None) -> dict:
