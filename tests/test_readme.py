@@ -72,3 +72,9 @@ def test_depth_paragraph_matches_the_sweep():
     assert f"with warmup it peaks at {warm[0]:.1f} and {warm[1]:.1f}" in FLAT
     hot = [r for r in final if r["lr"] == 6e-3 and r["warmup"] == 100 and r["stalled"]]
     assert len(hot) == 1 and f"one warmed-up post-LN seed peaks at {round(hot[0]['max_grad_norm'])} and stalls" in FLAT
+
+
+def test_the_exercise_count_is_the_registry_s():
+    from gptedu.exercises import REGISTRY
+    chapters = sorted({e.chapter for e in REGISTRY.values()})
+    assert f"Chapters {chapters[0]}–{chapters[-1]} have {len(REGISTRY)} build exercises" in FLAT
