@@ -71,12 +71,19 @@ def test_chapter_09_reads_the_shipped_benchmark_and_says_what_it_shows():
     assert f"**{headline}**" in text and headline in summary and r["headline_T"] == 4096
     assert not r["goals"]["speedup_at_4096"]["met"] and "below the 3×" in text  # a missed goal is said
     assert not r["goals"]["not_slower_from_2w"]["met"] and "misses the goal of not being slower" in text
-    slowest, fastest = min(r["speedup"][i] for i in from_2w[:-1]), max(r["speedup"][i] for i in from_2w[:-1])
-    assert f"({slowest:.2f}–{fastest:.2f}×)" in text and f"({r['speedup'][-1]:.2f}×)" in text
-    assert all(r["speedup"][i] < 1 for i in from_2w[:-1]) and "slower than PyTorch's fused dense kernel" in text
+    slower = [r["speedup"][i] for i in from_2w if r["speedup"][i] < 1]
+    faster = [r["speedup"][i] for i in from_2w if r["speedup"][i] >= 1]
+    assert slower and f"({min(slower):.2f}–{max(slower):.2f}×)" in text and "slower than PyTorch's fused dense kernel" in text
+    assert all(f"{x:.2f}×" in text for x in faster)  # where the kernel wins, every ratio is said
+    crossing = max(T for i, T in enumerate(Ts) if i in from_2w and r["speedup"][i] < 1)
+    assert f"wins up to {crossing:,}" in text
     slopes = (f"(dense {r['slope']['dense causal']:.2f}, masked band {r['slope']['masked band']:.2f}, "
               f"kernel {r['slope']['banded kernel']:.2f})")
-    assert slopes in text and r["slope"]["banded kernel"] < 1
+    assert slopes in text
+    quiet = machine["load_avg_start"] <= 0.5 * machine["cpus"]
+    assert ("on a quiet machine" in text) == quiet and ("quiet machine" in summary) == quiet
+    if "close to the 2 and 1" in text:  # said only when the slopes are
+        assert abs(r["slope"]["banded kernel"] - 1) < 0.3 and abs(r["slope"]["masked band"] - 2) < 0.3
 
     # memory is counted, not timed: these hold on any machine
     ratios = {round(r["memory_ratio"][i], 1) for i in from_2w}
