@@ -53,6 +53,7 @@ from typing import Callable, Sequence
 import torch
 
 from .. import evaluation
+from ..checks import check_output_file
 from ..data import HELD_OUT_PLAYS, load_shakespeare, pretraining_plays
 from ..family import family_members, load_family, manifest
 from ..finetune import linear_warmup_decay
@@ -402,8 +403,8 @@ def main(argv=None) -> dict:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=str(RESULTS))
     args = p.parse_args(argv)
+    out = check_output_file(args.out, "--out")  # before the first evaluation, not after it
     torch.set_num_threads(args.threads)
-    out = Path(args.out)
     results = json.loads(out.read_text()) if out.exists() else {}
     settings = results.setdefault("settings", {})
     for part in args.parts:

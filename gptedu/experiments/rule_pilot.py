@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import evaluation, rule_tasks
+from ..checks import check_output_file
 from ..family import FamilySize, Recipe, encode, load_checkpoint, model_from, train_size, validation_tokens
 from ..model import GPT
 from ..rule_tasks import FORMATS, HELD_OUT_FAMILIES, RULES, TRAIN_FAMILIES, RuleCorpus, RuleStreamConfig
@@ -61,6 +62,7 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--n", type=int, default=200, help="instances per (task, K)")
     p.add_argument("--ks", type=int, nargs="+", default=list(KS))
     p.add_argument("--log-points", type=int, default=24)
+    p.add_argument("--results", default=str(RESULTS), help="the results file every pilot is appended to")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--no-progress", action="store_true")
     return p.parse_args(argv)
@@ -150,19 +152,22 @@ def gate(scores: dict, lo: int, hi: int, points: float) -> dict:
 
 
 # ---------------------------------------------------------------- results file
-def load_results() -> dict:
-    return json.loads(RESULTS.read_text()) if RESULTS.exists() else {"gate": GATE, "pilots": []}
+def load_results(path: Path = RESULTS) -> dict:
+    path = Path(path)
+    return json.loads(path.read_text()) if path.exists() else {"gate": GATE, "pilots": []}
 
 
-def save_results(results: dict) -> None:
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    tmp = RESULTS.with_suffix(".json.tmp")
+def save_results(results: dict, path: Path = RESULTS) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(results, indent=1) + "\n")
-    os.replace(tmp, RESULTS)
+    os.replace(tmp, path)
 
 
 def main(argv=None) -> dict:
     args = parse(argv)
+    results_path = check_output_file(args.results, "--results")  # before training, not after it
     torch.set_num_threads(args.threads)
     stream_cfg = RuleStreamConfig(rule_fraction=args.rule_fraction, word_task_fraction=args.word_task_fraction,
                                   n_parameters=args.n_parameters)
@@ -207,9 +212,9 @@ def main(argv=None) -> dict:
     if GATE["from_k"] in args.ks and GATE["to_k"] in args.ks:
         record["gate"] = gate(scores, GATE["from_k"], GATE["to_k"], GATE["points"])
     record["wall_seconds"] = round(time.perf_counter() - t0, 1)
-    results = load_results()
+    results = load_results(results_path)
     results["pilots"] = [p for p in results["pilots"] if p["name"] != args.name] + [record]
-    save_results(results)
+    save_results(results, results_path)
     print(f"[{args.name}] gate: {record.get('gate')}", flush=True)
     return record
 

@@ -27,6 +27,7 @@ from typing import Iterator
 
 import torch
 
+from ..checks import check_output_file
 from ..family import FamilySize, Recipe, encode, load_checkpoint, model_from, train_size, validation_tokens
 from ..rule_tasks import HELD_OUT_FAMILIES, RULES, TRAIN_FAMILIES, RuleCorpus, RuleStreamConfig
 from .rule_pilot import in_context_probe, probe_episodes, score
@@ -53,6 +54,7 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--from-pilot", default=None, metavar="NAME",
                    help="for the unbounded stream (0): use rule pilot NAME's finished run (same stream, shape, lr, "
                         "tokens) instead of training it again; checked, then only evaluated")
+    p.add_argument("--results", default=str(RESULTS), help="the results file each stream's record is added to")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--no-progress", action="store_true")
     return p.parse_args(argv)
@@ -89,8 +91,8 @@ def pooled(model, conditions: list[tuple[str, bool]], k: int, n: int) -> dict:
 
 
 @contextmanager
-def _locked() -> Iterator[None]:
-    lock = RESULTS.with_suffix(".lock")
+def _locked(path: Path = RESULTS) -> Iterator[None]:
+    lock = Path(path).with_suffix(".lock")
     lock.parent.mkdir(parents=True, exist_ok=True)
     with open(lock, "w") as handle:
         try:
@@ -101,15 +103,17 @@ def _locked() -> Iterator[None]:
         yield
 
 
-def load_results() -> dict:
-    return json.loads(RESULTS.read_text()) if RESULTS.exists() else {"runs": []}
+def load_results(path: Path = RESULTS) -> dict:
+    path = Path(path)
+    return json.loads(path.read_text()) if path.exists() else {"runs": []}
 
 
-def save_results(results: dict) -> None:
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    tmp = RESULTS.with_suffix(".json.tmp")
+def save_results(results: dict, path: Path = RESULTS) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(results, indent=1) + "\n")
-    os.replace(tmp, RESULTS)
+    os.replace(tmp, path)
 
 
 def run_one(n_tasks: int, args: argparse.Namespace, argv_text: str) -> dict:
@@ -185,18 +189,19 @@ def adopt_pilot(pilot: str, name: str, cfg: RuleStreamConfig, args: argparse.Nam
 
 def main(argv=None) -> dict:
     args = parse(argv)
+    results_path = check_output_file(args.results, "--results")  # before training, not after it
     torch.set_num_threads(args.threads)
     argv_text = "python -m gptedu.experiments.task_diversity " + " ".join(argv if argv is not None else sys.argv[1:])
     for n_tasks in args.tasks:
         t0 = time.perf_counter()
         rec = run_one(n_tasks, args, argv_text)
         rec["wall_seconds"] = round(time.perf_counter() - t0, 1)
-        with _locked():  # streams may train in parallel processes, one core each
-            results = load_results()
+        with _locked(results_path):  # streams may train in parallel processes, one core each
+            results = load_results(results_path)
             results["runs"] = [r for r in results["runs"] if r["name"] != rec["name"]] + [rec]
             results["runs"].sort(key=lambda r: (r["shape"], r["unbounded"], r["n_tasks"]))
-            save_results(results)
-    return load_results()
+            save_results(results, results_path)
+    return load_results(results_path)
 
 
 if __name__ == "__main__":
