@@ -159,9 +159,11 @@ def run(cmd: list[str], offline: bool = False, extra_env: dict[str, str] | None 
 def parallel_options() -> list[str]:
     """The whole suite on every core (at most 4): each test file, and each notebook with its kernel,
     stays in one pytest-xdist worker (--dist loadscope, as nbval needs); every worker and kernel
-    runs one torch thread (GPTEDU_THREADS), so the cores are shared, not oversubscribed."""
+    runs one torch thread (GPTEDU_THREADS), so the cores are shared, not oversubscribed. Units are
+    handed out in the order conftest.py sets, longest first (--no-loadscope-reorder: xdist's own
+    order, most tests first, put the one-test generic-kernel runs of the longest chapters last)."""
     workers = min(4, os.cpu_count() or 1)
-    return ["-n", str(workers), "--dist", "loadscope"] if workers > 1 else []
+    return ["-n", str(workers), "--dist", "loadscope", "--no-loadscope-reorder"] if workers > 1 else []
 
 
 def running_as_root() -> bool:
