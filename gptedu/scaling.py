@@ -320,12 +320,15 @@ class Prediction:
 
 
 def planned_compute(name: str) -> float:
-    """A family size's training compute in PF-days, from its config and the recipe's token budget
-    (what one knows before training it: GPT-4 predicted from the plan, not from the run)."""
-    from .family import RECIPE, SIZES, compute, config_for
-    if name not in SIZES:
-        raise ValueError(f"No family size {name!r}; the sizes are {', '.join(SIZES)}.")
-    return compute(config_for(SIZES[name]), RECIPE.steps * RECIPE.tokens_per_step)["C_total"] / PF_DAY
+    """A family size's training compute in PF-days, from its config and its family's recipe and token
+    budget (what one knows before training it: GPT-4 predicted from the plan, not from the run).
+    The v1 and v2 sizes have different names (13k ... 1.4m, 6.6k ... 793k), so the name says the family."""
+    from .family import FAMILIES, compute, config_for
+    for sizes, recipe, _ in FAMILIES.values():
+        if name in sizes:
+            return compute(config_for(sizes[name], recipe), recipe.steps * recipe.tokens_per_step)["C_total"] / PF_DAY
+    known = "; ".join(f"{', '.join(sizes)} ({family})" for family, (sizes, _, _) in FAMILIES.items())
+    raise ValueError(f"No family size {name!r}; the sizes are {known}.")
 
 
 def predict_run(runs: Sequence[Run], held_out: str = "1.4m", fraction: float = 1 / 10, irreducible: bool = True,

@@ -206,3 +206,14 @@ def test_prediction_without_resamples_has_no_interval(runs):
     p = S.predict_run(runs, "1.4m", fraction=1 / 10, irreducible=False, n_boot=0)
     q = S.predict_run(runs, "1.4m", fraction=1 / 10, irreducible=False, n_boot=50)
     assert p.predicted == q.predicted and all(math.isnan(v) for v in p.interval) and p.boot_b.size == 0
+
+
+def test_planned_compute_knows_both_families():
+    """v2's sizes have their own names, context (512) and steps: the plan equals each log's last C_total."""
+    from gptedu.family import FAMILIES
+    for family, (sizes, _, folder) in FAMILIES.items():
+        for name in sizes:
+            last = json.loads((folder / f"{name}.json").read_text())["points"][-1]
+            assert math.isclose(S.planned_compute(name), last["C_total"] / S.PF_DAY, rel_tol=1e-9), (family, name)
+    with pytest.raises(ValueError, match="6.6k.*793k"):
+        S.planned_compute("1m")
