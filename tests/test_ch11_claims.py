@@ -92,3 +92,38 @@ def test_the_mapping_task_steps_in_log_prob_and_accuracy_together(prose, readme,
     assert ", ".join(f"{b:.2f}" for b in slope) in prose
     assert nlp in prose and nlp in readme and "accuracy 0, 0.085, 0.66, 0.65, 0.755" in readme
     assert "fell smoothly" not in prose and "FINDINGS" not in prose
+
+
+def test_family_v2_law_and_missed_forecast(prose):
+    """Section 3's v2 subsection: the frontier exponent and its interval, the bend, and a forecast that every
+    setting misses, as the v2 backtests warned (the numbers the prose quotes, recomputed from data/family_v2/)."""
+    from gptedu.family import FAMILY_V2_DIR
+    runs2, runs1 = S.load_runs(FAMILY_V2_DIR), S.load_runs()
+    fits = {}
+    for name, rs in (("v1", runs1), ("v2", runs2)):
+        C, L, _ = S.curve_points(rs)
+        keep = S.frontier(C, L)
+        boot = S.bootstrap_fit(C[keep], L[keep], irreducible=False, n=1000, seed=0)["b"]
+        fits[name] = (S.fit_power_law(C[keep], L[keep], irreducible=False).b, *S.interval(boot),
+                      S.fit_power_law(C[keep], L[keep], irreducible=True).c)
+    b2, lo2, hi2, c2 = fits["v2"]
+    b1, lo1, hi1, _ = fits["v1"]
+    assert lo2 <= lo1 and hi1 <= hi2  # "which contains v1's"
+    assert f"$C^{{-{b2:.3f}}}$, 90% interval {lo2:.3f}–{hi2:.3f}, which contains v1's {b1:.3f} ({lo1:.3f}–{hi1:.3f})" in prose
+    assert f"puts $c$ at {c2:.2f} nats" in prose
+    rule = S.choose_setting(runs2, "793k")
+    assert rule["chosen"] == (1 / 10, True)
+    mae = sorted(rule["mae"].values())
+    assert f"erred by {mae[0]:.3f} to {mae[-1]:.3f} nats on average" in prose
+    preds = {s: S.predict_run(runs2, "793k", s[0], s[1], n_boot=1000, seed=0) for s in S.SETTINGS}
+    assert not any(p.reveal(runs2)["inside"] for p in preds.values())
+    assert min(abs(p.reveal(runs2)["error"]) for p in preds.values()) > 0.2  # "by more than 0.2 nats"
+    chosen = preds[1 / 10, True]
+    lo, hi = chosen.interval
+    assert (f"predicted {chosen.predicted:.3f} ({lo:.3f}–{hi:.3f}), an error of "
+            f"{chosen.reveal(runs2)['error']:+.3f}") in prose
+    others = [f"{preds[s].reveal(runs2)['error']:+.3f}".replace("-", "−") for s in S.SETTINGS if s != (1 / 10, True)]
+    assert f"erred by {others[0]}, {others[1]} and {others[2]}" in prose
+    assert all(set(p.fit_runs) == {"6.6k", "25k"} for p in preds.values())  # "the two 2-layer runs alone"
+    floors = [f"{preds[f, True].fit.c:.2f}" for f in (1 / 30, 1 / 10)]
+    assert f"find a floor ({floors[0]} and {floors[1]} nats)" in prose
