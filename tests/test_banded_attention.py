@@ -2,8 +2,10 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from gptedu.attention import CausalSelfAttention, banded_causal_mask
+import gptedu.banded_attention as banded_module
 from gptedu.banded_attention import band_tile_mask, banded_attention
 from gptedu.config import GPTConfig
 
@@ -22,8 +24,13 @@ def masked_reference(q, k, v, window):
     return F.scaled_dot_product_attention(q, k, v, attn_mask=banded_causal_mask(q.size(-2), window))
 
 
+@pytest.mark.parametrize("path", ["fused", "tiles"])
 @pytest.mark.parametrize("B,nh,T,hs,window", CASES)
-def test_forward_and_backward_equal_the_masked_dense_band(B, nh, T, hs, window):
+def test_forward_and_backward_equal_the_masked_dense_band(B, nh, T, hs, window, path, monkeypatch):
+    """Both ways the kernel computes: the fused CPU kernel's causal halves (the default on the CPU) and the
+    masked (w, 2w) tiles (other devices, dropout), forced here by hiding the fused kernel."""
+    if path == "tiles":
+        monkeypatch.setattr(banded_module, "_FLASH_CPU", None)
     torch.manual_seed(T * 31 + window)
     q, k, v = (torch.randn(B, nh, T, hs, dtype=torch.float64, requires_grad=True) for _ in range(3))
     ref, out = masked_reference(q, k, v, window), banded_attention(q, k, v, window)
@@ -58,15 +65,69 @@ def test_tile_mask():
     assert not band_tile_mask(3, first_block=True)[:, :3].any()  # block 0 has no previous block
 
 
-def test_scores_are_computed_only_inside_the_band():
-    """FLOPs of the two matmuls (q kᵀ and weights·v): 2·w keys per query, not T."""
-    from torch.utils.flop_counter import FlopCounterMode
-    T, hs, w = 1024, 16, 64
-    q = k = v = torch.randn(1, 1, T, hs)
-    with FlopCounterMode(display=False) as counted:
-        banded_attention(q, k, v, w)
-    assert counted.get_total_flops() == 2 * 2 * T * (2 * w) * hs  # 2 matmuls, 2 FLOPs per multiply-add
-    assert counted.get_total_flops() * 8 == 2 * 2 * T * T * hs  # a dense score matrix: 8x more here
+class _FusedCalls(TorchDispatchMode):
+    """Records every call of PyTorch's fused CPU attention kernel (forward and backward): its q, k shapes, causal."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = str(func.overloadpacket)
+        if "scaled_dot_product_flash_attention_for_cpu" in name:
+            backward = name.endswith("_backward")
+            q, k = (args[1], args[2]) if backward else (args[0], args[1])
+            causal = args[7] if backward else (args[4] if len(args) > 4 else kwargs.get("is_causal", False))
+            self.calls.append((backward, tuple(q.shape), tuple(k.shape), causal))
+        return func(*args, **(kwargs or {}))
+
+
+def _pairs(calls):
+    """Query-key pairs the fused kernel scores: a causal (L, L) call scores L(L+1)/2 per batch and head."""
+    total = 0
+    for _, (b, h, L, _hs), (_, _, S, _), causal in calls:
+        assert causal and L == S  # every call is causal and square: the kernel skips what is above the diagonal
+        total += b * h * L * (L + 1) // 2
+    return total
+
+
+@pytest.mark.parametrize("T,w", [(1024, 64), (1000, 64), (300, 7)])
+def test_scores_are_computed_only_inside_the_band(T, w):
+    """The fused kernel is asked for exactly the band's query-key pairs, forward and backward: each query's
+    min(i + 1, w) keys (plus, when T is not a multiple of w, the padded queries of the last block), not T."""
+    hs = 16
+    q, k, v = (torch.randn(1, 1, T, hs, requires_grad=True) for _ in range(3))
+    with _FusedCalls() as seen:
+        banded_attention(q, k, v, w).sum().backward()
+    forward = [c for c in seen.calls if not c[0]]
+    backward = [c for c in seen.calls if c[0]]
+    assert len(forward) == len(backward) == 2
+    band = sum(min(i + 1, w) for i in range(T))
+    padded = -(-T // w) * w
+    assert _pairs(forward) == _pairs(backward) == band + sum(min(i + 1, w) for i in range(T, padded))
+    assert _pairs(forward) * 4 < T * (T + 1) // 2  # dense causal: 4x more at least here
+
+
+def test_it_keeps_only_the_output_and_log_sum_exp_for_the_backward():
+    """What autograd keeps besides q, k, v: the output and one log-sum-exp per query, as dense fused SDPA does."""
+    from types import SimpleNamespace
+
+    from gptedu.experiments.attention_bench import saved_for_backward
+    args = SimpleNamespace(heads=2, head_size=16, window=32)
+    for T in (64, 256, 1000):
+        kept = sorted(n for _, n in saved_for_backward("banded kernel", T, args))
+        dense = sorted(n for _, n in saved_for_backward("dense causal", T, args))
+        padded = -(-T // 32) * 32
+        assert kept == [2 * padded * 4, 2 * padded * 16 * 4], (T, kept)  # lse, output (float32, padded)
+        assert sum(kept) <= sum(dense) * (padded / T) + 1
+
+
+def test_dropout_still_works_through_the_tile_path():
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(1, 2, 40, 8, requires_grad=True) for _ in range(3))
+    out = banded_attention(q, k, v, 6, dropout_p=0.5)
+    out.sum().backward()
+    assert out.shape == q.shape and q.grad is not None
 
 
 def test_the_layer_uses_it_and_matches_its_explicit_path():
