@@ -18,6 +18,11 @@ saved-tensor hooks, so neither the allocator nor other processes can blur it. Th
 against log(T) over the largest lengths says how each grows (2 = quadratic, 1 = linear).
 The last line is the headline ratio: dense causal time / banded time at T = 4096.
 
+FlexAttention (torch.nn.attention.flex_attention, compiled, with a sliding-window block mask) is what a PyTorch
+user would pick. On the CPU in torch 2.13 it has no backward (it raises; the message is recorded), so it gets a
+second, forward-only table (no_grad): dense causal, the banded kernel and FlexAttention, with FlexAttention's
+compile time at each T (its first call) reported apart. `--no-flex` skips it (compiling takes a minute or more).
+
 Goals, reported after the table (a ratio below its goal is printed as such, never hidden): the kernel at least
 3.0x faster than dense causal SDPA at T = 4096, not slower than it from T = 2w on, and keeping at most 2x the
 memory dense SDPA keeps at every T >= 1024. `--results` writes the table, the goals, the machine (CPU, threads,
@@ -38,7 +43,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_machine  # noqa: E402
 from gptedu.session import torch_threads  # noqa: E402
 
-from gptedu.experiments.attention_bench import (MEMORY_GOAL, METHODS, SPEEDUP_GOAL,  # noqa: E402,F401
+from gptedu.experiments.attention_bench import (FORWARD_METHODS, MEMORY_GOAL, METHODS,  # noqa: E402,F401
+                                               SPEEDUP_GOAL, flex_attention_forward,
                                                attention_call, forward_backward, inputs, saved_for_backward,
                                                saved_for_backward_mb, slope, time_all)
 
@@ -69,6 +75,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--no-memory", action="store_true", help="skip counting the memory kept for backward")
+    p.add_argument("--no-flex", action="store_true", help="skip the forward-only FlexAttention comparison")
     p.add_argument("--json", type=Path)
     p.add_argument("--plot", type=Path)
     p.add_argument("--results", type=Path, nargs="?", const=bench_machine.results_path("attention"),
@@ -113,6 +120,8 @@ def _run(args) -> dict:
                         if len(big) > 1 else float("nan") for m in METHODS}
     print("slope of log(ms) vs log(T) for T >= "
           f"{results['T'][big[0]]}: " + ", ".join(f"{m} {s:.2f}" for m, s in results["slope"].items()))
+    if not args.no_flex:
+        results["flex"] = flex_table(args)
     results.update(goals(results, args.window, memory=not args.no_memory))
     for line in results["goal_lines"]:
         print(line)
@@ -126,6 +135,32 @@ def _run(args) -> dict:
     print(f"headline: dense causal SDPA / banded kernel at T={results['headline_T']}, window {args.window}: "
           f"{results['headline']:.2f}x")
     return results
+
+
+def flex_table(args) -> dict:
+    """The forward-only comparison with FlexAttention at every T above the window, printed and returned."""
+    print(f"forward only (no_grad), median of {args.reps}: FlexAttention, compiled, sliding-window block mask")
+    table: dict = {"T": [], "ms": {m: [] for m in FORWARD_METHODS}, "compile_s": [], "block_mask_s": [],
+                   "max_abs_diff": [], "backward": None, "error": None}
+    for T in [T for T in args.T if T > args.window]:
+        r = flex_attention_forward(T, args)
+        if "error" in r:
+            table["error"] = r["error"]
+            print(f"FlexAttention cannot run here: {r['error']}")
+            break
+        table["T"].append(T)
+        for m in FORWARD_METHODS:
+            table["ms"][m].append(r["ms"][m])
+        for key in ("compile_s", "block_mask_s", "max_abs_diff"):
+            table[key].append(r[key])
+        table["backward"] = r["backward"]
+        print(f"{T:>6} | " + " | ".join(f"{m} {r['ms'][m]:8.1f} ms" for m in FORWARD_METHODS)
+              + f" | dense/flex {r['ms']['dense causal'] / r['ms']['flex attention']:.2f}x, dense/kernel "
+              f"{r['ms']['dense causal'] / r['ms']['banded kernel']:.2f}x | compile {r['compile_s']:.1f} s, "
+              f"block mask {r['block_mask_s']:.2f} s | max |flex - kernel| {r['max_abs_diff']:.1e}", flush=True)
+    if table["backward"] is not None and table["backward"] != "ok":
+        print(f"FlexAttention backward on the CPU: {table['backward']}")
+    return table
 
 
 def goals(results: dict, window: int, memory: bool = True) -> dict:

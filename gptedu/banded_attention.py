@@ -53,11 +53,15 @@ def band_tile_mask(window: int, first_block: bool = False, device: torch.device 
 
 
 def banded_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: int,
-                     dropout_p: float = 0.0) -> torch.Tensor:
+                     dropout_p: float = 0.0, fused: bool | None = None) -> torch.Tensor:
     """Causal attention over the last `window` positions; q, k, v: (B, nh, T, hs) -> (B, nh, T, hs).
 
     Equal (to float rounding) to softmax(q kᵀ/√hs + banded mask) v, in O(T·w) time; on the CPU without dropout
     it keeps O(T·hs) memory for the backward, as PyTorch's fused dense kernel does.
+
+    fused: None picks the fused CPU kernel's causal halves where they run (CPU, no dropout) and the masked
+    (w, 2w) tiles elsewhere; False always takes the tiles (whose matrix products FlopCounterMode can count);
+    True insists on the fused halves, or a ValueError says why they cannot run.
     """
     window = check_window(window)
     require_range("dropout_p", dropout_p, 0.0, 1.0, high_open=True, hint=" (0 turns attention dropout off)")
@@ -72,8 +76,12 @@ def banded_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: 
     if window >= T:  # the band covers everything: plain causal attention is the same thing
         return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
     w = window
-    if q.device.type == "cpu" and dropout_p == 0.0 and _FLASH_CPU is not None and q.dtype in _FLASH_DTYPES \
-            and k.dtype == v.dtype == q.dtype:
+    if fused is not None:
+        fused = require_bool("fused", fused)
+    why_not = _why_not_fused(q, k, v, dropout_p)
+    if fused and why_not:
+        raise ValueError(f"fused=True but the fused CPU halves cannot run here: {why_not}. Pass fused=None.")
+    if fused is not False and not why_not:
         return _BandedFlash.apply(q, k, v, w)
     nblocks = -(-T // w)  # ceil
     pad = nblocks * w - T  # padded keys sit after every real query, so no real query sees them
@@ -94,6 +102,19 @@ def banded_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: 
 _FLASH_CPU = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
 _FLASH_CPU_BACKWARD = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu_backward", None)
 _FLASH_DTYPES = (torch.float32, torch.float64, torch.bfloat16, torch.float16)
+
+
+def _why_not_fused(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout_p: float) -> str:
+    """'' when the fused CPU halves can compute this call, else the reason."""
+    if _FLASH_CPU is None or _FLASH_CPU_BACKWARD is None:
+        return f"torch {torch.__version__} has no fused CPU flash attention"
+    if q.device.type != "cpu":
+        return f"the tensors are on {q.device.type}, not the CPU"
+    if dropout_p != 0.0:
+        return "attention dropout is on (the fused CPU kernel does no dropout here)"
+    if q.dtype not in _FLASH_DTYPES or not q.dtype == k.dtype == v.dtype:
+        return f"dtype {q.dtype}"
+    return ""
 
 
 def _blocks(t: torch.Tensor, w: int) -> torch.Tensor:

@@ -30,7 +30,7 @@ def test_forward_and_backward_equal_the_masked_dense_band(B, nh, T, hs, window, 
     """Both ways the kernel computes: the fused CPU kernel's causal halves (the default on the CPU) and the
     masked (w, 2w) tiles (other devices, dropout), forced here by hiding the fused kernel."""
     if path == "tiles":
-        monkeypatch.setattr(banded_module, "_FLASH_CPU", None)
+        monkeypatch.setattr(banded_module, "_FLASH_CPU", None)  # as where torch has no fused CPU kernel
     torch.manual_seed(T * 31 + window)
     q, k, v = (torch.randn(B, nh, T, hs, dtype=torch.float64, requires_grad=True) for _ in range(3))
     ref, out = masked_reference(q, k, v, window), banded_attention(q, k, v, window)
@@ -120,6 +120,20 @@ def test_it_keeps_only_the_output_and_log_sum_exp_for_the_backward():
         padded = -(-T // 32) * 32
         assert kept == [2 * padded * 4, 2 * padded * 16 * 4], (T, kept)  # lse, output (float32, padded)
         assert sum(kept) <= sum(dense) * (padded / T) + 1
+
+
+def test_fused_false_takes_the_tiles_whose_products_flop_counter_counts():
+    from torch.utils.flop_counter import FlopCounterMode
+    T, hs, w = 1000, 16, 64
+    q, k, v = (torch.randn(1, 2, T, hs, dtype=torch.float64) for _ in range(3))
+    with FlopCounterMode(display=False) as counted:
+        tiles = banded_attention(q, k, v, w, fused=False)
+    assert counted.get_total_flops() == 2 * 2 * 2 * (-(-T // w) * w) * (2 * w) * hs  # 2 heads, 2 matmuls
+    torch.testing.assert_close(tiles, banded_attention(q, k, v, w), atol=1e-12, rtol=0)
+    with pytest.raises(ValueError, match="dropout"):
+        banded_attention(q, k, v, w, dropout_p=0.1, fused=True)
+    with pytest.raises(ValueError, match="fused"):
+        banded_attention(q, k, v, w, fused="yes")
 
 
 def test_dropout_still_works_through_the_tile_path():

@@ -90,3 +90,61 @@ def slope(Ts: list[int], ms: list[float]) -> float:
     x, y = [math.log(t) for t in Ts], [math.log(m) for m in ms]
     mx, my = statistics.fmean(x), statistics.fmean(y)
     return sum((a - mx) * (b - my) for a, b in zip(x, y)) / sum((a - mx) ** 2 for a in x)
+
+
+FORWARD_METHODS = ("dense causal", "banded kernel", "flex attention")
+
+
+def flex_attention_forward(T: int, args) -> dict:
+    """FlexAttention (torch.nn.attention.flex_attention) with a sliding-window block mask, on the CPU.
+
+    What a PyTorch user would reach for. It needs torch.compile to run fast; its first call at each T is timed
+    apart as `compile_s` (block mask creation as `block_mask_s`). Its backward is tried once: in torch 2.13 it
+    raises on the CPU, and the message is kept as `backward`. So the comparison is forward only, in no_grad:
+    median ms of --reps interleaved runs for dense causal SDPA, the banded kernel and FlexAttention.
+    Returns {"ms": {method: ms}, "compile_s", "block_mask_s", "max_abs_diff" (vs the kernel), "backward"},
+    or {"error": why} where it cannot run at all.
+    """
+    try:
+        from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+    except ImportError as e:  # pragma: no cover - torch without FlexAttention
+        return {"error": f"torch {torch.__version__} has no torch.nn.attention.flex_attention ({e})"}
+    w = args.window
+
+    def sliding_window(b, h, q_idx, kv_idx):
+        return (q_idx >= kv_idx) & (q_idx - kv_idx < w)
+
+    q, k, v = (t.detach() for t in inputs(T, args.heads, args.head_size))
+    out: dict = {}
+    try:
+        start = time.perf_counter()
+        block_mask = create_block_mask(sliding_window, 1, 1, T, T, device="cpu")
+        out["block_mask_s"] = time.perf_counter() - start
+        compiled = torch.compile(flex_attention, dynamic=False)
+        start = time.perf_counter()
+        with torch.no_grad():
+            y = compiled(q, k, v, block_mask=block_mask)
+        out["compile_s"] = time.perf_counter() - start
+    except Exception as e:  # noqa: BLE001 - reported, not hidden
+        return {"error": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"}
+    out["max_abs_diff"] = (y - banded_attention(q, k, v, w)).abs().max().item()
+    try:
+        qg, kg, vg = (t.clone().requires_grad_() for t in (q, k, v))
+        compiled(qg, kg, vg, block_mask=block_mask).sum().backward()
+        out["backward"] = "ok"
+    except Exception as e:  # noqa: BLE001
+        out["backward"] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+    calls = {"dense causal": lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True),
+             "banded kernel": lambda: banded_attention(q, k, v, w),
+             "flex attention": lambda: compiled(q, k, v, block_mask=block_mask)}
+    samples: dict[str, list[float]] = {m: [] for m in FORWARD_METHODS}
+    with torch.no_grad():
+        for fn in calls.values():
+            fn()
+        for rep in range(args.reps):
+            for m in (FORWARD_METHODS if rep % 2 == 0 else FORWARD_METHODS[::-1]):
+                start = time.perf_counter()
+                calls[m]()
+                samples[m].append((time.perf_counter() - start) * 1000)
+    out["ms"] = {m: statistics.median(s) for m, s in samples.items()}
+    return out
