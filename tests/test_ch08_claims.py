@@ -87,3 +87,38 @@ def test_every_interval_and_count_in_the_chapter_prose_is_printed_by_a_cell(chap
         assert interval in printed, interval
     (episodes,) = re.findall(r"it opens (\d+) episodes in the first million characters", prose)
     assert re.search(rf"opens {episodes} episodes in these [\d,]+ characters", printed)
+
+
+SIZES_V2 = ("6.6k", "25k", "85k", "312k", "793k")
+
+
+def test_family_v2_paragraph_holds_to_its_evaluation(entries, chapter):
+    """Section 2's v2 paragraph: log-probs rise with every size, the gains, the counts, the overlapping
+    intervals and the comparison with v1's 389k, all from data/results/family_v2_eval.json."""
+    prose, printed = chapter
+    v2 = json.loads((ROOT / "data" / "results" / "family_v2_eval.json").read_text())["entries"]
+    key = lambda s, t: f"{s}/{t}/0/{'desc' if t == 'insertion' else 'nodesc'}"  # noqa: E731
+    gains = []
+    for task in ("last_word", "cloze", "next_speaker"):
+        lp = [v2[key(s, task)]["logprob"] for s in SIZES_V2]
+        assert all(b > a for a, b in zip(lp, lp[1:])), task  # "rises with *every* size"
+        assert lp[-1] < entries[key("389k", task)]["logprob"], task  # "its 793k sits below v1's 389k"
+        gains.append(f"{lp[-1] - lp[0]:.2f}")
+    assert f"by {gains[0]} (final word), {gains[1]} (cloze) and {gains[2]} (next speaker)" in prose
+    assert all(v2[key(s, "last_word")]["correct"] == 0 for s in SIZES_V2)
+    cloze = [v2[key(s, "cloze")] for s in SIZES_V2]
+    counts = sorted(e["correct"] for e in cloze)
+    assert f"its {counts[0]} to {counts[-1]} of 200 have intervals that all overlap" in prose
+    assert max(e["accuracy_ci95"][0] for e in cloze) < min(e["accuracy_ci95"][1] for e in cloze)
+    assert sorted(e["accuracy_ci95"][0] for e in cloze)[:2] == [e["accuracy_ci95"][0] for e in cloze[1::-1]]
+    assert all(e["accuracy_ci95"][0] < 0.10 for e in cloze[:2])  # "the two smallest reaching below chance"
+    speaker = sorted(v2[key(s, "next_speaker")]["correct"] for s in SIZES_V2)
+    assert f"next speaker {speaker[0]} to {speaker[-1]} of 200" in prose
+    ins = [v2[key(s, "insertion")] for s in SIZES_V2]
+    assert f"({', '.join(str(e['correct']) for e in ins)} of 200;" in prose
+    lo_793, hi_312 = ins[4]["accuracy_ci95"][0], ins[3]["accuracy_ci95"][1]
+    assert ins[3]["accuracy_ci95"][0] < ins[4]["accuracy_ci95"][1]  # "just overlap"
+    assert f"{ins[3]['accuracy_ci95'][0]:.3f} to {ins[4]['accuracy_ci95'][1]:.3f}" in prose and lo_793 < hi_312
+    lp = [e["logprob"] for e in ins]
+    assert all(b > a for a, b in zip(lp, lp[1:]))
+    assert f"(−{-lp[0]:.3f}\nto −{-lp[-1]:.3f})".replace("\n", " ") in prose
