@@ -210,3 +210,24 @@ def test_what_chapter_10_says_about_the_tuned_learning_rate(results, notebook_te
     for r in part["rows"]:  # lr 1e-3 is scripts/icl_extras.py's run, redone
         if r["lr"] == 1e-3:
             assert abs(r["finetuned"] - old[r["size"], r["k"], r["seed"], r["steps"]]) <= 0.03
+
+
+def test_v2_groups_name_what_v2_trained_on():
+    """Two of v1's 'new functions' are in v2's rule stream: drop_first is drop_at at position 1 (trained),
+    first_letter is first_n at n = 1 (a parameter no training episode uses); the other three are in no rule."""
+    from gptedu.rule_tasks import RULES, TRAIN_FAMILIES
+    words = ["sword", "abbey", "quill"]
+    assert all(RULES["drop_at"].apply(w, 1) == H.NEW_FUNCTIONS["drop_first"](w) for w in words)
+    assert 1 in RULES["drop_at"].positions and "drop_at" in TRAIN_FAMILIES
+    assert all(RULES["first_n"].apply(w, 1) == H.NEW_FUNCTIONS["first_letter"](w) for w in words)
+    assert 1 not in RULES["first_n"].positions and "first_n" in TRAIN_FAMILIES
+    assert H.V2_GROUPS == {"first_letter": "held-out parameter", "drop_first": "trained"}
+    for name in ("last_two", "doubled", "upper"):  # no rule of any family, any parameter, gives these outputs
+        fn = H.NEW_FUNCTIONS[name]
+        assert not any(r.apply(w, p) == fn(w) for r in RULES.values() for p in r.parameters() + r.parameters(True)
+                       for w in words if r.kind == "letter" or p in r.positions)
+
+
+def test_unknown_family_is_refused():
+    with pytest.raises(ValueError, match="family='v3' must be one of v1, v2"):
+        H.run_heldout(family="v3")

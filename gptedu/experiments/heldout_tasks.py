@@ -32,6 +32,7 @@ separate validation queries, then reported on the 200 test queries.
 
     python -m gptedu.experiments.heldout_tasks                      # both parts, one thread
     python -m gptedu.experiments.heldout_tasks --parts heldout      # one part
+    python -m gptedu.experiments.heldout_tasks --parts heldout_v2   # the held-out tasks on family v2
 
 Writes data/results/heldout_tasks.json; its "settings" hold each part's command and seconds.
 """
@@ -55,7 +56,7 @@ import torch
 from .. import evaluation
 from ..checks import check_output_file
 from ..data import HELD_OUT_PLAYS, load_shakespeare, pretraining_plays
-from ..family import family_members, load_family, manifest
+from ..family import FAMILIES, family_members, load_family, manifest
 from ..finetune import linear_warmup_decay
 from ..generate import generate_steps
 from ..subtask_corpus import (ARROW, DESCRIPTIONS, evaluation_words, new_labels, random_insertion, render_answer,
@@ -244,14 +245,27 @@ def score(model, tokenizer, episodes: Sequence[Episode]) -> dict:
     return out
 
 
-def run_heldout(sizes: Sequence[str] | None = None, n: int = N, seed: int = SEED) -> dict:
-    sizes = list(sizes or family_members())
-    ks = {name: ks_that_fit(name, n, seed) for name in TASKS}
-    out = {"n": n, "seed": seed, "block": BLOCK, "n_greedy": N_GREEDY,
-           "checkpoints": {size: manifest()[size]["sha256"] for size in sizes}, "tasks": {}, "points": {}, "greedy": {}}
+# Family v2 (chapter 10) trains on rule episodes (gptedu.rule_tasks), so two of the "new" functions are in its
+# stream: drop_first is drop_at at position 1, and first_letter is first_n at n = 1 (trained: n = 2-4), a held-out
+# parameter of a trained rule. The rest are as new to v2 as to v1.
+V2_GROUPS = {"first_letter": "held-out parameter", "drop_first": "trained"}
+
+
+def run_heldout(sizes: Sequence[str] | None = None, n: int = N, seed: int = SEED, family: str = "v1") -> dict:
+    """Every task at every K that fits the family's context (v1: 256, v2: 512), on every size of the family."""
+    if family not in FAMILIES:
+        raise ValueError(f"family={family!r} must be one of {', '.join(FAMILIES)}.")
+    _, recipe, folder = FAMILIES[family]
+    block = recipe.block_size
+    sizes = list(sizes or family_members(folder))
+    shipped = manifest(folder)
+    ks = {name: ks_that_fit(name, n, seed, block) for name in TASKS}
+    out = {"family": family, "n": n, "seed": seed, "block": block, "n_greedy": N_GREEDY,
+           "checkpoints": {size: shipped[size]["sha256"] for size in sizes}, "tasks": {}, "points": {}, "greedy": {}}
     for name, task in TASKS.items():
         first = task.episodes(2, 1, seed)[0]
-        out["tasks"][name] = {"group": task.group, "what": task.what, "sep": first.sep, "ks": ks[name],
+        group = V2_GROUPS.get(name, task.group) if family == "v2" else task.group
+        out["tasks"][name] = {"group": group, "what": task.what, "sep": first.sep, "ks": ks[name],
                               "example": first.prompt() + render_answer(first.target),
                               "copyable": {str(k): "".join("1" if e.copyable else "0"
                                                            for e in task.episodes(k, n, seed)) for k in ks[name]},
@@ -264,7 +278,7 @@ def run_heldout(sizes: Sequence[str] | None = None, n: int = N, seed: int = SEED
             for k in ks[name]:
                 t0 = time.perf_counter()
                 episodes = task.episodes(k, n, seed)
-                assert all(e.fits() for e in episodes)
+                assert all(e.fits(block) for e in episodes)
                 point = score(model, tok, episodes)
                 point["seconds"] = round(time.perf_counter() - t0, 2)
                 out["points"][f"{size}/{name}/{k}"] = point
@@ -274,6 +288,10 @@ def run_heldout(sizes: Sequence[str] | None = None, n: int = N, seed: int = SEED
             print(f"{size} {name} K={ks[name]}: {accs}", flush=True)
         print(f"{size}: {time.perf_counter() - t_size:.0f} s", flush=True)
     return out
+
+
+def run_heldout_v2() -> dict:
+    return run_heldout(family="v2")
 
 
 # ---------------------------------------------------------------- few-shot vs fine-tuning, learning rate tuned
@@ -394,12 +412,13 @@ def run_finetune_lr(sizes=("38k", "113k"), ks=(1, 4, 16), seeds=(0, 1, 2), step_
 
 
 # ---------------------------------------------------------------- main
-PARTS = {"heldout": run_heldout, "finetune_lr": run_finetune_lr}
+PARTS = {"heldout": run_heldout, "finetune_lr": run_finetune_lr, "heldout_v2": run_heldout_v2}
 
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--parts", nargs="+", default=list(PARTS), choices=list(PARTS))
+    p.add_argument("--parts", nargs="+", default=["heldout", "finetune_lr"], choices=list(PARTS),
+                   help="heldout_v2: the held-out tasks on family v2 (context 512)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=str(RESULTS))
     args = p.parse_args(argv)
