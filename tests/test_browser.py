@@ -10,7 +10,9 @@ open the notebook in JupyterLab, Run > Run All Cells, then use the apps, and che
   changes what the app shows (the figure's base64 PNG, the token spans' HTML).
 
 Full-page screenshots, after Run All and after the interactions (and on failure), land in
-test-artifacts/browser/. The server runs on a stripped temporary copy of notebooks/ (see
+test-artifacts/browser/, and so does a picture of each lab in use (its cell's output after the
+interactions, `lab-NN_name.png`). With GPTEDU_BOOK_PICTURES=1 the lab pictures also go to
+book/labs/NN_name.png, the committed pictures the book (`python3 course.py book`) shows. The server runs on a stripped temporary copy of notebooks/ (see
 tests/browser/lab.py), so the committed notebooks are never touched. A chapter with long live
 training runs (06, 07) keeps only its app's cells there (`lab_cells`): nbval already runs every cell
 of every notebook, and this test is about the apps. Only 127.0.0.1 is contacted:
@@ -177,6 +179,7 @@ CHAPTERS = [
 ]
 
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
+BOOK_PICTURES = ROOT / "book" / "labs"  # written only with GPTEDU_BOOK_PICTURES=1 (see book/README.md)
 CHROMIUM_FLAGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--no-first-run", "--disable-default-apps", "--disable-extensions",
@@ -262,6 +265,23 @@ def _interact(page, notebook: NotebookPage, step: Interaction) -> None:
     wait_until(redrawn, step.timeout, f"{step.what}: {step.changes!r} to change after {step.action} {step.value!r}")
 
 
+def lab_picture(page, chapter: Chapter) -> Path:
+    """The lab in use, as the learner sees it after the interactions: its cell's output area, to
+    test-artifacts/browser/lab-NN_name.png, and to book/labs/NN_name.png with GPTEDU_BOOK_PICTURES=1."""
+    cell = page.locator(".jp-CodeCell", has=page.locator(chapter.interactions[0].control)).first
+    output = cell.locator(".jp-Cell-outputArea").first
+    output.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)  # the last redraw's <img> decoded
+    path = ARTIFACTS / f"lab-{Path(chapter.notebook).stem}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    output.screenshot(path=str(path))
+    assert path.stat().st_size > 10_000, f"{path}: the lab's picture is nearly empty"
+    if os.environ.get("GPTEDU_BOOK_PICTURES") == "1":
+        BOOK_PICTURES.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, BOOK_PICTURES / f"{Path(chapter.notebook).stem}.png")
+    return path
+
+
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=[c.notebook for c in CHAPTERS])
 def test_notebook_runs_and_its_widgets_react_in_jupyterlab(chapter: Chapter, lab: LabServer, browser):
     assert (lab.root_dir / chapter.notebook).exists(), f"there is no notebooks/{chapter.notebook}"
@@ -298,6 +318,7 @@ def test_notebook_runs_and_its_widgets_react_in_jupyterlab(chapter: Chapter, lab
             _interact(page, notebook, step)
             notebook.wait_kernel_idle(step.timeout)
         if chapter.interactions:
+            lab_picture(page, chapter)  # before the full-page shot, which resizes the window
             notebook.screenshot(ARTIFACTS / f"{stem}-2-interacted.png")
             late = [f"cell {c['index']}: {o['text']}" for c in notebook.cells() for o in c["outputs"]
                     if o["type"] == "error"]

@@ -4,6 +4,8 @@
     python3 course.py test     (re)use .venv and run every test: unit tests + every notebook under nbval
     python3 course.py student [FOLDER]   write the chapters as a learner starts them (default folder: student/)
     python3 course.py grade FOLDER       grade submitted notebooks, one sub-folder or file per student
+    python3 course.py book [--out FOLDER]   build the book: the twelve chapters as a static HTML site, offline,
+                                         from the committed notebooks (default folder: _build/book/)
 
 Options without a command go to JupyterLab: `python3 course.py --no-browser --port 8899`
 (as root, e.g. in a container, `--allow-root` is added for you).
@@ -226,9 +228,9 @@ def main(argv: list[str]) -> int:
     if command in ("-h", "--help", "help"):
         print(__doc__)
         return 0
-    if command not in ("start", "test", "setup", "execute", "portability", "student", "grade"):
+    if command not in ("start", "test", "setup", "execute", "portability", "student", "grade", "book"):
         print(f"Unknown command {command!r}. Use one of: start (default), test, setup, execute, portability, "
-              f"student, grade."
+              f"student, grade, book."
               f"\n{__doc__}")
         return 2
     ensure_venv()
@@ -243,6 +245,9 @@ def main(argv: list[str]) -> int:
     if command in ("student", "grade"):  # gptedu/exercises/: edition.py, grading.py; paths as given, from here
         module = {"student": "gptedu.exercises.edition", "grade": "gptedu.exercises.grading"}[command]
         return subprocess.call([str(venv_bin("python")), "-m", module, *argv[1:]], env={**os.environ, **RUN_ENV})
+    if command == "book":  # book/build.py: Sphinx + myst-nb on the committed notebooks, nothing executed
+        return subprocess.call([str(venv_bin("python")), str(ROOT / "book" / "build.py"), *argv[1:]],
+                               cwd=ROOT, env={**os.environ, **RUN_ENV})
     if command == "test":
         options = argv[1:] or parallel_options()
         one_thread = {"OMP_NUM_THREADS": "1"} if "-n" in options else {}  # scripts the tests start, too
