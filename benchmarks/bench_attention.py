@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_machine  # noqa: E402
 from gptedu.session import torch_threads  # noqa: E402
 
-from gptedu.experiments.attention_bench import (FORWARD_METHODS, MEMORY_GOAL, METHODS,  # noqa: E402,F401
+from gptedu.experiments.attention_bench import (FORWARD_METHODS, KERNEL, MEMORY_GOAL, METHODS,  # noqa: E402,F401
                                                SPEEDUP_GOAL, flex_attention_forward,
                                                attention_call, forward_backward, inputs, saved_for_backward,
                                                saved_for_backward_mb, slope, time_all)
@@ -100,7 +100,7 @@ def _run(args) -> dict:
     if not args.no_memory:
         header += " | MB kept for backward: " + " / ".join(METHODS)
     print(header)
-    results: dict = {"T": [], "ms": {m: [] for m in METHODS}, "saved_mb": {m: [] for m in METHODS},
+    results: dict = {"kernel": KERNEL, "T": [], "ms": {m: [] for m in METHODS}, "saved_mb": {m: [] for m in METHODS},
                      "config": {k: v for k, v in vars(args).items() if k not in ("json", "plot", "results", "argv")}}
     for T in args.T:
         ms = time_all(T, args)

@@ -18,7 +18,11 @@ them if their logits differ, and reports how many generated tokens agree. Runs a
 interleaved (ours, cached, HF, then rotated) so load from other processes hits all three
 alike; each time is the median of --reps. The last line is the headline ratio:
 HF time / our cached time (>= 1.0: ours is not slower; the goal, and a ratio below it is
-printed as such). Nothing is downloaded. `--results` writes the table, the goal, the machine
+printed as such). Nothing is downloaded.
+
+`--extra-shapes BxP ...` (default 4x64 1x512: batch 4 with the 64-token prompt, batch 1 with a 512-token
+prompt) times the cached generators again at other shapes, ours and HF's only (the uncached one would take
+minutes there), each with its own ratio and verdict against the same goal; the tokens of the two must agree. `--results` writes the table, the goal, the machine
 (CPU, threads, torch version and kernel capability, load average, date) and the command to
 data/results/bench_generate.json.
 """
@@ -95,6 +99,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--new-tokens", type=int, default=192)
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--extra-shapes", nargs="*", default=["4x64", "1x512"], metavar="BxP",
+                   help="more shapes (batch x prompt tokens) for the cached generators (default 4x64 1x512)")
     p.add_argument("--results", type=Path, nargs="?", const=bench_machine.results_path("generate"),
                    help="write the table, goal, machine and command to this file "
                         "(default data/results/bench_generate.json)")
@@ -103,6 +109,16 @@ def main(argv: list[str] | None = None) -> dict:
     if args.prompt_tokens + args.new_tokens > args.block_size:
         p.error(f"--prompt-tokens + --new-tokens = {args.prompt_tokens + args.new_tokens} must fit in "
                 f"--block-size {args.block_size} (HF GPT-2 cannot go past its n_positions)")
+    args.shapes = []
+    for text in args.extra_shapes:
+        try:
+            batch, prompt = (int(x) for x in text.lower().split("x"))
+        except ValueError:
+            p.error(f"--extra-shapes {text!r}: write batch x prompt tokens, e.g. 4x64")
+        if batch < 1 or prompt < 1 or prompt + args.new_tokens > args.block_size:
+            p.error(f"--extra-shapes {text}: batch and prompt must be >= 1 and prompt + --new-tokens "
+                    f"({prompt + args.new_tokens}) must fit in --block-size {args.block_size}")
+        args.shapes.append((batch, prompt))
     with torch_threads(args.threads):
         return _run(args, argv)
 
@@ -134,7 +150,7 @@ def _run(args, argv: list[str]) -> dict:
     agree = {n: (outputs[n][0, new] == reference).float().mean().item() for n in names}
     if outputs["gptedu, KV cache"].shape != outputs["gptedu, no cache"].shape or agree["gptedu, KV cache"] < 1.0:
         raise SystemExit("The KV cache changed the generated tokens: gptedu.kv_cache is broken.")
-    result = {"config": {k: v for k, v in vars(args).items() if k != "results"}, "seconds": {n: statistics.median(s) for n, s in seconds.items()},
+    result = {"config": {k: v for k, v in vars(args).items() if k not in ("results", "shapes")}, "seconds": {n: statistics.median(s) for n, s in seconds.items()},
               "agreement_with_uncached": agree}
     print(f"{'':>20} | {'s':>7} | {'tokens/s':>8} | tokens equal to gptedu's uncached")
     for n in names:
@@ -148,10 +164,39 @@ def _run(args, argv: list[str]) -> dict:
     result["goal"] = {"value": result["headline"], "goal": GOAL, "met": result["headline"] >= GOAL}
     print(f"goal: HF / gptedu cached >= {GOAL}: measured {result['headline']:.2f}x "
           f"({'met' if result['goal']['met'] else 'BELOW THE GOAL'})")
+    result["shapes"] = [{"batch": 1, "prompt_tokens": args.prompt_tokens, "new_tokens": args.new_tokens,
+                         "seconds": {n: t[n] for n in ("gptedu, KV cache", "HF GPT2LMHeadModel")},
+                         "ratio": result["headline"], "met": result["goal"]["met"],
+                         "agreement_hf_vs_cached": agree["HF GPT2LMHeadModel"]}]
+    for batch, prompt_tokens in args.shapes:
+        result["shapes"].append(time_shape(run, args, batch, prompt_tokens))
     if args.results:
         bench_machine.write_results(args.results, "generate", "bench_generate.py", argv, env, result)
     print(f"headline: HF GPT2LMHeadModel.generate time / gptedu cached generate time = {result['headline']:.2f}x")
     return result
+
+
+def time_shape(run: dict, args, batch: int, prompt_tokens: int) -> dict:
+    """Our cached generate and HF's at one more shape: median seconds, the ratio and its verdict."""
+    names = ["gptedu, KV cache", "HF GPT2LMHeadModel"]
+    gen = torch.Generator().manual_seed(3)
+    prompt = torch.randint(0, args.vocab_size, (batch, prompt_tokens), generator=gen)
+    outputs = {n: run[n](prompt) for n in names}  # warm-up, and the tokens to compare
+    agree = (outputs[names[0]][:, prompt_tokens:] == outputs[names[1]][:, prompt_tokens:]).float().mean().item()
+    seconds: dict[str, list[float]] = {n: [] for n in names}
+    with torch.no_grad():
+        for rep in range(args.reps):
+            for n in (names if rep % 2 == 0 else names[::-1]):
+                start = time.perf_counter()
+                run[n](prompt)
+                seconds[n].append(time.perf_counter() - start)
+    med = {n: statistics.median(s) for n, s in seconds.items()}
+    ratio = med["HF GPT2LMHeadModel"] / med["gptedu, KV cache"]
+    print(f"batch {batch}, prompt {prompt_tokens} + {args.new_tokens} new: gptedu cached {med[names[0]]:.3f} s, "
+          f"HF {med[names[1]]:.3f} s, HF / gptedu cached = {ratio:.2f}x "
+          f"({'met' if ratio >= GOAL else 'BELOW THE GOAL'}); tokens equal {agree:.0%}", flush=True)
+    return {"batch": batch, "prompt_tokens": prompt_tokens, "new_tokens": args.new_tokens, "seconds": med,
+            "ratio": ratio, "met": ratio >= GOAL, "agreement_hf_vs_cached": agree}
 
 
 if __name__ == "__main__":

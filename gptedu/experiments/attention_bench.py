@@ -21,6 +21,9 @@ from ..banded_attention import banded_attention
 METHODS = ("dense causal", "masked band", "banded kernel")
 SPEEDUP_GOAL = 3.0  # dense causal / banded kernel time at T = 4096
 MEMORY_GOAL = 2.0  # banded kernel / dense causal memory kept for the backward, every T >= 1024
+# which gptedu.banded_attention a results file measured (written into it; files without it predate the field)
+KERNEL = "fused causal halves, backward recomputed (2026-12-07)"
+KERNEL_BEFORE = "masked (w, 2w) tiles, autograd's backward (before 2026-12-07)"
 
 
 def attention_call(method: str, window: int):
