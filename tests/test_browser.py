@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.browser.lab import ROOT, LabServer
-from tests.browser.notebook_page import NotebookPage, wait_until
+from tests.browser.notebook_page import _PANEL, NotebookPage, wait_until
 
 OPEN_TIMEOUT = 90.0  # JupyterLab's page and kernel, on 2 busy cores
 RUN_TIMEOUT = 240.0  # Run All of one notebook
@@ -337,3 +337,72 @@ def test_notebook_runs_and_its_widgets_react_in_jupyterlab(chapter: Chapter, lab
         context.close()
         lab.shutdown_kernels(chapter.notebook)  # free the kernel's memory before the next notebook
     print(f"{chapter.notebook}: {time.monotonic() - started:.1f} s in the browser")
+
+
+# The kernel's working folder, printed by a cell the test sends through JupyterLab's own kernel connection.
+KERNEL_CWD = f"""(path) => new Promise((resolve, reject) => {{
+  const panel = ({_PANEL})(path);
+  const future = panel.sessionContext.session.kernel.requestExecute({{code: 'import os; print(os.getcwd())'}});
+  let out = '';
+  future.onIOPub = msg => {{ if (msg.header.msg_type === 'stream') out += msg.content.text; }};
+  future.done.then(() => resolve(out.trim()), reject);
+}})"""
+
+ROOT_LISTING = """async () => {
+  await window.jupyterapp.commands.execute('filebrowser:go-to-path', {path: '/'});
+  await new Promise(r => setTimeout(r, 1000));
+  return [...document.querySelectorAll('.jp-FileBrowser .jp-DirListing-itemName')].map(e => e.textContent.trim());
+}"""
+
+
+def test_the_printed_url_opens_chapter_00_at_the_repository_root(chromium, browser, tmp_path):
+    """`python3 course.py --no-browser` as a remote or headless learner runs it: course.py's own JupyterLab command
+    (jupyterlab_command, rooted at a copy of the repository: README.md, data/, gptedu/, notebooks/), the URL it
+    prints opened as printed. Chapter 00 must open, the file browser's root must list README.md, data, gptedu and
+    notebooks, and the chapter's kernel must run in notebooks/ (the chapters read ../data from there)."""
+    from tests.scripts import load_script
+
+    course = load_script("course.py")
+
+    def course_command(options: list[str], root: Path) -> list[str]:
+        shutil.copy2(ROOT / "README.md", root / "README.md")
+        for name in ("gptedu", "scripts"):
+            (root / name).symlink_to(ROOT / name, target_is_directory=True)
+        saved = course.ROOT
+        course.ROOT = root  # jupyterlab_command roots the server at course.ROOT
+        try:
+            return course.jupyterlab_command(options)
+        finally:
+            course.ROOT = saved
+
+    server = LabServer(tmp_path, command=course_command)
+    offsite: list[str] = []
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(30_000)
+    context.route(lambda url: not _is_loopback(url), lambda route: (offsite.append(route.request.url), route.abort()))
+    page = context.new_page()
+    chapter = "notebooks/00_welcome.ipynb"
+    try:
+        printed = re.findall(r"(http://127\.0\.0\.1:\d+/\S*token=[0-9a-f]+)\s", server.log_path.read_text(errors="replace"))
+        assert printed, f"JupyterLab printed no URL with its token:\n{server.log_tail()}"
+        assert urlsplit(printed[0]).path == f"/lab/tree/{chapter}", f"the printed URL is {printed[0]}"
+        page.goto(printed[0], timeout=OPEN_TIMEOUT * 1000)
+        notebook = NotebookPage(page, chapter)
+        wait_until(lambda: page.evaluate(f"(p) => !!({_PANEL})(p)", chapter), OPEN_TIMEOUT,
+                   f"the printed URL to open {chapter}")
+        listing = page.evaluate(ROOT_LISTING)
+        for name in ("README.md", "data", "gptedu", "notebooks"):
+            assert name in listing, f"the file browser's root lacks {name}: {listing}"
+        notebook.wait_kernel_idle(OPEN_TIMEOUT)
+        assert page.evaluate(KERNEL_CWD, chapter) == str(server.root_dir), "the chapter's kernel runs elsewhere"
+        assert not offsite, f"the page tried to leave the machine: {offsite}"
+    except BaseException:
+        try:
+            page.screenshot(path=str(ARTIFACTS / "printed-url-failed.png"))
+        except Exception:
+            pass
+        print(f"server log (tail):\n{server.log_tail()}")
+        raise
+    finally:
+        context.close()
+        server.stop()

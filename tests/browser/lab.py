@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -24,6 +25,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -105,43 +107,57 @@ def descendants(pid: int) -> list[tuple[int, str]]:
     return found
 
 
+def isolated_env(state: Path) -> dict[str, str]:
+    """The environment for a JupyterLab whose config, data, runtime, settings and workspaces all live in `state`
+    (created), with OVERRIDES and no request leaving the machine; the learner's own Jupyter is not read."""
+    settings = state / "app-settings"
+    settings.mkdir(parents=True)
+    (settings / "overrides.json").write_text(json.dumps(OVERRIDES, indent=1))
+    env = {**os.environ, **KERNEL_ENV,
+           "JUPYTER_CONFIG_DIR": str(state / "config"),  # holds the config below
+           "JUPYTER_DATA_DIR": str(state / "data"),
+           "JUPYTER_RUNTIME_DIR": str(state / "runtime"),
+           "JUPYTERLAB_SETTINGS_DIR": str(state / "user-settings"),
+           "JUPYTERLAB_WORKSPACES_DIR": str(state / "workspaces"),
+           "IPYTHONDIR": str(state / "ipython"),
+           "MPLCONFIGDIR": str(state / "matplotlib")}
+    env.pop("JUPYTER_PATH", None)
+    env.pop("JUPYTER_CONFIG_PATH", None)
+    config = state / "config"
+    config.mkdir()
+    (config / "jupyter_server_config.json").write_text(json.dumps({
+        "LabApp": {"app_settings_dir": str(settings), "user_settings_dir": str(state / "user-settings"),
+                   "workspaces_dir": str(state / "workspaces"), "news_url": None,
+                   "check_for_updates_class": "jupyterlab.NeverCheckForUpdate",
+                   # window.jupyterapp: the test reads kernel state and cell outputs from the app's models
+                   "expose_app_in_browser": True},
+    }, indent=1))
+    return env
+
+
 class LabServer:
     def __init__(self, workdir: Path, notebooks: Path = ROOT / "notebooks", start_timeout: float = 90.0,
-                 keep: dict[str, tuple[str, ...]] | None = None):
+                 keep: dict[str, tuple[str, ...]] | None = None,
+                 command: Callable[[list[str], Path], list[str]] | None = None):
+        """command: if given, (server options, the copy's folder) -> the command line that starts JupyterLab
+        there (e.g. course.py's own, rooted at that folder); else jupyter-lab rooted at the copy's notebooks/."""
         self.workdir = workdir
         self.root_dir = copy_course(workdir / "course", notebooks, keep)
         self.state = workdir / "jupyter"
-        settings = self.state / "app-settings"
-        settings.mkdir(parents=True)
-        (settings / "overrides.json").write_text(json.dumps(OVERRIDES, indent=1))
+        env = isolated_env(self.state)
         self.port, self.token = free_port(), secrets.token_hex(24)
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = self.state / "server.log"
-        env = {**os.environ, **KERNEL_ENV,
-               "JUPYTER_CONFIG_DIR": str(self.state / "config"),  # holds the config below
-               "JUPYTER_DATA_DIR": str(self.state / "data"),
-               "JUPYTER_RUNTIME_DIR": str(self.state / "runtime"),
-               "JUPYTERLAB_SETTINGS_DIR": str(self.state / "user-settings"),
-               "JUPYTERLAB_WORKSPACES_DIR": str(self.state / "workspaces"),
-               "IPYTHONDIR": str(self.state / "ipython"),
-               "MPLCONFIGDIR": str(self.state / "matplotlib")}
-        env.pop("JUPYTER_PATH", None)
-        env.pop("JUPYTER_CONFIG_PATH", None)
-        config = self.state / "config"
-        config.mkdir()
-        (config / "jupyter_server_config.json").write_text(json.dumps({
-            "LabApp": {"app_settings_dir": str(settings), "user_settings_dir": str(self.state / "user-settings"),
-                       "workspaces_dir": str(self.state / "workspaces"), "news_url": None,
-                       "check_for_updates_class": "jupyterlab.NeverCheckForUpdate",
-                       # window.jupyterapp: the test reads kernel state and cell outputs from the app's models
-                       "expose_app_in_browser": True},
-        }, indent=1))
-        jupyter_lab = shutil.which("jupyter-lab", path=str(Path(sys.executable).parent)) or "jupyter-lab"
-        command = [jupyter_lab, "--no-browser", "--ip=127.0.0.1",
-                   f"--port={self.port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={self.token}",
-                   f"--ServerApp.root_dir={self.root_dir}"]
-        if hasattr(os, "geteuid") and os.geteuid() == 0:
-            command.append("--allow-root")
+        options = ["--no-browser", "--ip=127.0.0.1", f"--port={self.port}", "--ServerApp.port_retries=0"]
+        if command is not None:  # the server makes its token and prints it in its URL (a given one prints as ...)
+            self.token = None
+            command = command(options, self.root_dir.parent)
+        else:
+            options.append(f"--IdentityProvider.token={self.token}")
+            jupyter_lab = shutil.which("jupyter-lab", path=str(Path(sys.executable).parent)) or "jupyter-lab"
+            command = [jupyter_lab, *options, f"--ServerApp.root_dir={self.root_dir}"]
+            if hasattr(os, "geteuid") and os.geteuid() == 0:
+                command.append("--allow-root")
         self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen(command, cwd=self.root_dir, env=env, stdin=subprocess.DEVNULL,
                                         stdout=self._log, stderr=subprocess.STDOUT,
@@ -168,6 +184,12 @@ class LabServer:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"jupyter-lab exited with {self.process.returncode}:\n{self.log_tail()}")
+            if self.token is None:  # read from the URL the server printed
+                found = re.search(r"http://127\.0\.0\.1:\d+/\S*[?&]token=([0-9a-f]{16,})", self.log_tail(200))
+                if not found:
+                    time.sleep(0.3)
+                    continue
+                self.token = found.group(1)
             try:
                 self.api("GET", "/api/status", timeout=2)
                 return
