@@ -89,3 +89,33 @@ def test_3x96_never_infers():
     top = max(SMALL[n]["unseen_parameters"]["8"]["ci95"][1] for n in SMALL)
     said(f"held-out letters at most {worst:.2f}, its interval reaching {top:.2f}",
          f"({SMALL['all']['seen']['8']['accuracy']:.2f})")
+
+
+def test_section_4s_heldout_tasks_on_v2():
+    """The v2 held-out paragraph: first_letter inferred (some answers not copyable), nothing outside the rule
+    families, drop_at never learned, the mapping's lookup lost, insertion carried to longer words in part."""
+    held = json.loads((ROOT / "data" / "results" / "heldout_tasks.json").read_text())
+    h2, h1 = held["heldout_v2"], held["heldout"]
+    assert h2["family"] == "v2" and h2["block"] == 512 and set(h2["checkpoints"]) == set(SIZES_V2)
+    pt = lambda size, task, k: h2["points"][f"{size}/{task}/{k}"]  # noqa: E731
+    ks = lambda task: h2["tasks"][task]["ks"]  # noqa: E731
+    first = {k: pt("793k", "first_letter", k) for k in (1, 8, 12)}
+    assert first[1]["correct"] == 0 and first[12]["ci95"][0] > first[1]["ci95"][1]
+    said(f"from 0 right at K = 1 to {first[12]['correct']} of 200 at K = 12",
+         f"at K = 8, {first[8]['correct_not_copyable']} of its {first[8]['correct']} right answers had no")
+    rising = [s for s in SIZES_V2 if any(pt(s, "first_letter", b)["ci95"][0] > pt(s, "first_letter", a)["ci95"][1]
+                                         for i, a in enumerate(ks("first_letter")) for b in ks("first_letter")[i + 1:])]
+    assert len(rising) == 4
+    said("four of the five sizes rise beyond their intervals")
+    v1_uncopied = sum(h1["points"][f"{s}/first_letter/{k}"]["correct_not_copyable"]
+                      for s in ("13k", "38k", "113k", "389k", "1.4m") for k in h1["tasks"]["first_letter"]["ks"])
+    assert v1_uncopied == 1 and "had one (section 4's table)" in TEXT
+    assert max(pt(s, t, k)["accuracy"] for t in ("last_two", "doubled", "upper") for s in SIZES_V2 for k in ks(t)) <= 0.01
+    drop = max(RR.rule_point(EV, s, "drop_at", k)["accuracy"] for s in SIZES_V2 for k in KS)
+    said(f"at most {drop:.3f} in its evaluation")
+    assert h2["tasks"]["mapping"]["copyable"][str(ks("mapping")[-1])] == "1" * 200
+    assert max(pt(s, "mapping", k)["accuracy"] for s in SIZES_V2 for k in ks("mapping")) <= 0.01
+    best_ins = max(pt(s, "insertion", k)["accuracy"] for s in SIZES_V2 for k in ks("insertion"))
+    long = max((pt(s, "insertion_long", k)["accuracy"], s, k) for s in SIZES_V2 for k in ks("insertion_long"))
+    said(f"v2's best {best_ins:.3f}", f"{long[1]} up to {long[0]:.3f} at K = {long[2]}")
+    assert all(pt(s, "insertion_equals", k)["accuracy"] == 0 for s in SIZES_V2 for k in ks("insertion_equals"))
