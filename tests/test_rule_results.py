@@ -60,3 +60,13 @@ def test_task_diversity_runs_memorise_few_tasks():
     # at 4 x 128 the unbounded stream infers unseen tasks (the transition; chapter 10 section 6)
     big = runs["4x128_tasksall"]
     assert big["trained_as"]["pilot"] == "r2" and big["scores"]["unseen_parameters"]["8"]["accuracy"] > 0.2
+
+
+def test_pilot_record_is_what_both_adopters_read():
+    """train_family and task_diversity adopt a pilot's run through rule_pilot.pilot_record: r2 is found with
+    the fields they check; an unknown pilot stops with the names there are."""
+    from gptedu.experiments.rule_pilot import pilot_record
+    r2 = pilot_record("r2")
+    assert {"stream", "shape", "lr", "batch_size", "block_size", "tokens", "command"} <= set(r2)
+    with pytest.raises(SystemExit, match=r"--from-pilot r9: no such pilot in rule_pilot.json \(pilots: r1, r2\)"):
+        pilot_record("r9")

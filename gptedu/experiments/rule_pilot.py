@@ -157,6 +157,16 @@ def load_results(path: Path = RESULTS) -> dict:
     return json.loads(path.read_text()) if path.exists() else {"gate": GATE, "pilots": []}
 
 
+def pilot_record(name: str, path: Path = RESULTS) -> dict:
+    """The shipped record of rule pilot `name`: what train_family and task_diversity check (stream, shape,
+    lr, tokens, batch, context) before they adopt its run instead of training the same thing again."""
+    found = [p for p in load_results(path)["pilots"] if p["name"] == name]
+    if not found:
+        have = ", ".join(p["name"] for p in load_results(path)["pilots"]) or "none"
+        raise SystemExit(f"--from-pilot {name}: no such pilot in {Path(path).name} (pilots: {have}).")
+    return found[0]
+
+
 def save_results(results: dict, path: Path = RESULTS) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

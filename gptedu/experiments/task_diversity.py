@@ -168,11 +168,8 @@ def adopt_pilot(pilot: str, name: str, cfg: RuleStreamConfig, args: argparse.Nam
     checking that it trained this stream, shape, lr, token budget, batch and context. Returns its record."""
     import dataclasses
     import shutil
-    from .rule_pilot import load_results as pilot_results
-    found = [p for p in pilot_results()["pilots"] if p["name"] == pilot]
-    if not found:
-        raise SystemExit(f"--from-pilot {pilot}: no such pilot in data/results/rule_pilot.json.")
-    p = found[0]
+    from .rule_pilot import pilot_record
+    p = pilot_record(pilot)
     want = {"stream": json.loads(json.dumps(dataclasses.asdict(cfg))), "shape": list(args.shape), "lr": args.lr,
             "batch_size": args.batch_size, "block_size": args.block_size}
     differ = [k for k in want if p[k] != want[k]] + (["tokens"] if abs(p["tokens"] - args.tokens) > 4096 else [])

@@ -141,12 +141,9 @@ def adopt_pilot(name: str, recipe, out: Path) -> dict[str, dict]:
     The pilot's checkpoint is re-saved as that member (the same fp16 weights, the member's name);
     its log and probe are copied, with where they came from. Anything that differs stops here.
     """
-    from .rule_pilot import load_results
+    from .rule_pilot import pilot_record
     run = ROOT / "runs" / "rule_pilot" / name
-    records = [p for p in load_results()["pilots"] if p["name"] == name]
-    if not records:
-        raise SystemExit(f"--from-pilot {name}: no such pilot in data/results/rule_pilot.json.")
-    pilot = records[0]
+    pilot = pilot_record(name)
     member = [s for s, size in SIZES_V2.items() if [size.n_layer, size.n_embd] == pilot["shape"]]
     shape = f"{pilot['shape'][0]}x{pilot['shape'][1]}"
     ckpt_path, log_path = run / f"{shape}.pt", run / f"{shape}.json"
