@@ -33,7 +33,7 @@ def test_settings_refuse_bad_values():
     assert L.LabSettings(description=True, k=0, size="13k", task="mapping").key == "13k/mapping/0/desc"
     for bad, message in ((dict(task="sorting"), "task='sorting': choose one of"),
                          (dict(k=-1), "k=-1 must be a whole number"), (dict(k=True), "k=True"),
-                         (dict(seed=-2), "seed=-2 must be a whole number >= 0"),
+                         (dict(seed=-2), r"seed=-2 must be a whole number from 0 to 1,000,000 \(the lab.s seed box\)"),
                          (dict(description="yes"), "description='yes' must be True or False"),
                          (dict(n=0), "n=0 must be a positive whole number")):
         with pytest.raises(ValueError, match=message):

@@ -12,10 +12,11 @@ from typing import Any
 import ipywidgets as widgets
 from matplotlib.figure import Figure
 
-from ..checks import is_int
+from ..checks import is_int, require_int
 
 FONT_PX = 20  # text in the apps: readable from the back of a classroom
 ERROR_COLOUR = "#b00020"  # an error in an app's status
+MAX_SEED = 10**6  # every lab's seed box: 0 to this
 
 
 # An app built with nonsense arguments says so at once, naming the argument, instead of failing
@@ -43,6 +44,12 @@ def check_positive_int(value: Any, name: str) -> None:
     it for the package's own arguments; a lab says "whole number")."""
     if not is_int(value) or value < 1:
         raise ValueError(f"{name}={value!r} must be a positive whole number.")
+
+
+def check_seed(seed: Any) -> int:
+    """A seed the labs' seed boxes can show: a whole number from 0 to MAX_SEED, or a ValueError that gives the
+    range (a BoundedIntText would silently move it to the nearest end)."""
+    return require_int("seed", seed, 0, maximum=MAX_SEED, hint=" (the lab's seed box)")
 
 
 def check_str(value: Any, name: str) -> None:

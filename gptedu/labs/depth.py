@@ -55,7 +55,8 @@ from ..data import DATA_DIR, get_batch
 from ..experiments import depth_sweep
 from ..model import GPT
 from ..train import TrainConfig, Trainer, TrainingDiverged
-from .common import ERROR_COLOUR, FONT_PX, check_positive_int, show_figure
+from ..checks import require_int
+from .common import ERROR_COLOUR, FONT_PX, MAX_SEED, check_positive_int, check_seed, show_figure
 
 SHIPPED_SWEEP = DATA_DIR / "results" / "gpt2_depth_sweep.json"
 NORMS = {"post": "post-LN (GPT-1)", "pre": "pre-LN (GPT-2)"}
@@ -112,9 +113,9 @@ class RunSettings:
     def __post_init__(self) -> None:
         for name in ("n_layer", "steps", "n_embd", "batch_size", "block_size"):
             check_positive_int(getattr(self, name), name)
-        for name, value in (("warmup", self.warmup), ("seed", self.seed)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-                raise ValueError(f"{name}={value!r} must be a whole number >= 0.")
+        if isinstance(self.warmup, bool) or not isinstance(self.warmup, (int, np.integer)) or self.warmup < 0:
+            raise ValueError(f"warmup={self.warmup!r} must be a whole number >= 0.")
+        check_seed(self.seed)  # the lab's seed box: 0 to 1,000,000
         if not isinstance(self.norm, str) or self.norm not in NORMS:
             raise ValueError(f"norm={self.norm!r} must be 'pre' or 'post'.")
         if not isinstance(self.residual_init, (bool, np.bool_)):
@@ -398,8 +399,9 @@ class DepthLab(widgets.VBox):
         if sweep is not None and not (isinstance(sweep, dict) and isinstance(sweep.get("rows", []), list)):
             raise TypeError(f"sweep must be the dict gptedu.experiments.depth_sweep writes as JSON, 'shipped' or None; "
                             f"got {type(sweep).__name__}.")
-        if settings.seed > 10**6:  # the seed box would silently move it to its end
-            raise ValueError(f"seed={settings.seed!r} must be a whole number from 0 to 1,000,000 (the lab's seed box).")
+        check_seed(settings.seed)  # the seed box would silently move it to its end
+        # The layers slider's range: a deeper stack is refused, not built (10**7 layers never finish building).
+        require_int("n_layer", settings.n_layer, 1, maximum=MAX_LAYERS, hint=" (the lab's layers slider)")
         self.sweep = sweep
         self.fixed = settings  # what the lab's controls do not change: width, batch, block, beta2, init
         self.data = load_data()
@@ -414,7 +416,7 @@ class DepthLab(widgets.VBox):
 
         wide = {"description_width": "initial"}
         s = settings
-        self.layers = widgets.IntSlider(value=s.n_layer, min=1, max=max(MAX_LAYERS, s.n_layer), description="layers",
+        self.layers = widgets.IntSlider(value=s.n_layer, min=1, max=MAX_LAYERS, description="layers",
                                         continuous_update=False, style=wide)
         self.norm = widgets.ToggleButtons(options=[(label, value) for value, label in NORMS.items()], value=s.norm,
                                           description="LayerNorm", style={**wide, "button_width": "auto"})
@@ -432,7 +434,7 @@ class DepthLab(widgets.VBox):
                                        description="warmup steps", style=wide, layout=widgets.Layout(width="200px"))
         self.steps = widgets.IntSlider(value=s.steps, min=min(10, s.steps), max=max(MAX_STEPS, s.steps), step=10,
                                        description="steps", continuous_update=False, style=wide)
-        self.seed = widgets.BoundedIntText(value=s.seed, min=0, max=10**6, description="seed", style=wide,
+        self.seed = widgets.BoundedIntText(value=s.seed, min=0, max=MAX_SEED, description="seed", style=wide,
                                            layout=widgets.Layout(width="150px"))
         self.show_grid = widgets.Checkbox(value=sweep is not None, description="show the shipped grid", indent=False,
                                           disabled=sweep is None, style=wide)

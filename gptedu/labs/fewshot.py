@@ -48,14 +48,13 @@ from ..family import family_members, load_family
 from ..fewshot import choice_logprobs
 from ..subtask_corpus import (ARROW, DESCRIPTIONS, TASKS, evaluation_words, mapping_pairs, render_answer,
                               render_line, render_prompt, word_pairs)
-from .common import ERROR_COLOUR, FONT_PX, check_positive_int, show_figure
+from .common import ERROR_COLOUR, FONT_PX, MAX_SEED, check_positive_int, check_seed, show_figure
 
 SHIPPED_EVAL = DATA_DIR / "results" / "family_eval.json"
 TASK_NAMES = {"insertion": "random insertion (GPT-3 Fig. 1.2)", "mapping": "mapping (word → fresh label)",
               "cycle": "cycled letters", "anagram1": "anagram A1", "anagram2": "anagram A2",
               "reversed": "reversed words"}
 MAX_K = 32  # the slider's end: past what fits, so the error shows
-MAX_SEED = 10**6  # the seed box's end
 N_CHOICES = (20, 50, 100, 200)
 MAX_ANSWER = 12  # greedy answer: at most this many characters before the newline
 ROLE_COLOURS = {"description": "#6a3d9a", "demo": "#1f5fa8", "query": "#b35900", "answer": "#1a7f37",
@@ -79,10 +78,7 @@ class LabSettings:
             raise ValueError(f"task={self.task!r}: choose one of {', '.join(TASKS)}.")
         if isinstance(self.k, bool) or not isinstance(self.k, (int, np.integer)) or not 0 <= self.k <= 10 * MAX_K:
             raise ValueError(f"k={self.k!r} must be a whole number from 0 (zero-shot) to {10 * MAX_K}.")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
-            raise ValueError(f"seed={self.seed!r} must be a whole number >= 0.")
-        if self.seed > MAX_SEED:  # the seed box would silently move it to its end
-            raise ValueError(f"seed={self.seed!r} must be a whole number from 0 to {MAX_SEED:,} (the lab's seed box).")
+        check_seed(self.seed)  # the seed box would silently move it to its end
         if not isinstance(self.description, (bool, np.bool_)):
             raise ValueError(f"description={self.description!r} must be True or False.")
         check_positive_int(self.n, "n")

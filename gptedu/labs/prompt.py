@@ -35,14 +35,14 @@ from ..family import family_members, load_family
 from ..generate import generate_steps
 from ..plots import show_char
 from ..pretrained import local_gpt2_dir
-from .common import ERROR_COLOUR, FONT_PX, check_model, check_tokenizer, show_figure
+from .common import ERROR_COLOUR, FONT_PX, MAX_SEED, check_model, check_seed, check_tokenizer, show_figure
 
 MODES = {"greedy": "greedy", "temperature": "temperature", "top-k": "top-k", "top-p": "top-p (nucleus)"}
 N_CANDIDATES = 10  # bars in the chart
 STREAM_EVERY = 8  # redraw the output every this many tokens while generating
 PROBABILITY_COLOURS = matplotlib.colormaps["RdYlGn"]
 # The sliders' ranges: an argument outside them is refused, not clamped to the nearest end.
-TEMPERATURES, TOP_KS, TOP_PS, LENGTHS, SEEDS = (0.1, 2.0), (1, 100), (0.05, 1.0), (1, 400), (0, 10**6)
+TEMPERATURES, TOP_KS, TOP_PS, LENGTHS, SEEDS = (0.1, 2.0), (1, 100), (0.05, 1.0), (1, 400), (0, MAX_SEED)
 
 Loader = Callable[[], tuple[torch.nn.Module, Any]]
 
@@ -216,7 +216,7 @@ def check_settings(prompt: Any, decoding: Decoding, max_new_tokens: Any, seed: A
     require_int("top_k", decoding.top_k, TOP_KS[0], maximum=TOP_KS[1], hint=" (the lab's slider)")
     require_range("top_p", decoding.top_p, *TOP_PS, hint=" (the lab's slider)")
     require_int("max_new_tokens", max_new_tokens, LENGTHS[0], maximum=LENGTHS[1], hint=" (the lab's slider)")
-    require_int("seed", seed, SEEDS[0], maximum=SEEDS[1])
+    check_seed(seed)  # as every lab's seed box: 0 to 1,000,000
 
 
 # ---------------------------------------------------------------- the app

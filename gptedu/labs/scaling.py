@@ -85,7 +85,8 @@ class ScalingLab(widgets.VBox):
     """The widget: run checkboxes, which points, the fit form, a compute limit, the held-out run, Reveal."""
 
     def __init__(self, runs: Sequence[S.Run], held_out: str, fraction: float, irreducible: bool, points: str):
-        self.runs = list(runs)
+        self.runs = check_settings(runs, held_out, fraction, irreducible, points)  # before any widget is built
+        irreducible = bool(irreducible)
         self.prediction: S.Prediction | None = None
         self.figure: Figure | None = None
         self.error: str | None = None
@@ -197,17 +198,27 @@ def scaling_lab(runs: Sequence[S.Run] | None = None, held_out: str = "1.4m", fra
     interval is a 90% bootstrap over the fitted points (200 resamples). Every change refits at once.
     runs: gptedu.scaling.load_runs() (the shipped family) unless given.
     """
-    runs = S.load_runs() if runs is None else list(runs)
+    return ScalingLab(S.load_runs() if runs is None else runs, held_out, fraction, irreducible, points)
+
+
+def check_settings(runs: Any, held_out: Any, fraction: Any, irreducible: Any, points: Any) -> list[S.Run]:
+    """The runs as a list, or a ValueError / TypeError naming the argument and what its control offers
+    (a value not among a dropdown's options would otherwise be a bare TraitError)."""
+    if isinstance(runs, (str, bytes)) or not isinstance(runs, Sequence) or \
+            not all(isinstance(r, S.Run) for r in runs):
+        raise TypeError(f"runs must be a list of gptedu.scaling.Run, e.g. gptedu.scaling.load_runs(); "
+                        f"got {type(runs).__name__} {str(runs)[:60]!r}.")
+    runs = list(runs)
     names = [r.name for r in runs]
     if len(runs) < 2:
         raise ValueError(f"the lab needs at least 2 runs; got {len(runs)}.")
-    if held_out not in names:
+    if not isinstance(held_out, str) or held_out not in names:
         raise ValueError(f"held_out={held_out!r} is not one of the runs: {', '.join(names)}.")
-    if fraction not in dict(LIMITS).values():
+    if isinstance(fraction, (bool, np.bool_)) or fraction not in dict(LIMITS).values():  # True == 1.0, but no limit
         raise ValueError(f"fraction={fraction!r} must be one of {', '.join(label for label, _ in LIMITS)} "
                          f"(1, 1/3, 1/10, 1/30, 1/100).")
-    if points not in dict(POINTS).values():
+    if not isinstance(points, str) or points not in dict(POINTS).values():
         raise ValueError(f"points={points!r} must be 'frontier' or 'final'.")
     if not isinstance(irreducible, (bool, np.bool_)):
         raise ValueError(f"irreducible={irreducible!r} must be True or False.")
-    return ScalingLab(runs, held_out, fraction, bool(irreducible), points)
+    return runs

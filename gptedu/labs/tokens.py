@@ -126,7 +126,7 @@ class TokenizerPlayground(widgets.VBox):
             check_tokenizer(tokenizer, f"tokenizers[{key!r}]")
         check_str(text, "text")
         self.tokenizers = dict(tokenizers)
-        if choice is not None and choice not in self.tokenizers:
+        if choice is not None and (not isinstance(choice, str) or choice not in self.tokenizers):
             raise ValueError(f"choice={choice!r} is not one of {list(self.tokenizers)}.")
         self.choice = widgets.ToggleButtons(options=list(self.tokenizers), value=choice or next(iter(self.tokenizers)),
                                             description="tokenizer", style={"button_width": "auto"})

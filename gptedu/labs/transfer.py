@@ -16,6 +16,7 @@ gptedu-figure.
 from __future__ import annotations
 
 import html
+import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,7 +29,8 @@ from matplotlib.figure import Figure
 
 from ..finetune import GPTClassifier, finetune, transfer
 from ..tasks import FINETUNE_TASKS, finetune_examples
-from .common import ERROR_COLOUR, FONT_PX, check_model, check_positive_int, check_tokenizer, show_figure
+from .common import (ERROR_COLOUR, FONT_PX, MAX_SEED, check_model, check_positive_int, check_seed,
+                     check_tokenizer, show_figure)
 
 GPT1_LAMBDA = 0.5  # GPT-1's weight on the auxiliary LM loss (section 3.2)
 NONE_X = -1.0  # where a run with nothing transferred (random init) sits: left of k=0, tick "none"
@@ -39,13 +41,12 @@ LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3)  # the lab's choices, plus the lr it i
 # model: see chapter 06, which runs it). At the sweep's lr (3e-4) a short run stays at chance.
 OPENING_STEPS, OPENING_LR = 150, 1e-3
 UNITS = {"sentiment": "reviews"}  # what a test example is called in the status; "test examples" otherwise
-MAX_SEED = 10**6  # the seed box's upper bound
 
 
 # ====================================================================== checks on what the lab is given
 def check_task(task: Any) -> None:
     """One of FINETUNE_TASKS' names, or a ValueError that lists them."""
-    if task not in FINETUNE_TASKS:
+    if not isinstance(task, str) or task not in FINETUNE_TASKS:  # a list is named, not "unhashable type"
         raise ValueError(f"unknown task {task!r}; choose one of {', '.join(map(repr, FINETUNE_TASKS))}.")
 
 
@@ -70,8 +71,9 @@ def check_sweep(sweep: Any) -> None:
 
 def _check_number(value: Any, name: str, low: float = 0.0) -> None:
     """A real number > low (a bool is not one), or a ValueError naming the argument."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not value > low:
-        raise ValueError(f"{name}={value!r} must be a number > {low:g}.")
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not value > low \
+            or not math.isfinite(value):  # inf is no learning rate: the run only turns to NaN
+        raise ValueError(f"{name}={value!r} must be a number > {low:g} (and finite).")
 
 
 # ====================================================================== the figure
@@ -230,8 +232,7 @@ class TransferLab(widgets.VBox):
         for name, value in (("n_train", n_train), ("n_test", n_test), ("steps", steps), ("batch_size", batch_size)):
             check_positive_int(value, name)
         _check_number(lr, "lr")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
-            raise ValueError(f"seed={seed!r} must be a whole number from 0 to {MAX_SEED:,}.")
+        check_seed(seed)
         self.gpt, self.tokenizer, self.sweep = gpt, tokenizer, sweep
         self.n_train, self.n_test, self.batch_size = n_train, n_test, batch_size
         self.n_layer = gpt.config.n_layer
