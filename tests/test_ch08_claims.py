@@ -15,7 +15,8 @@ from gptedu.play_tasks import cloze_instances, most_frequent_candidate, next_spe
 ROOT = Path(__file__).resolve().parents[1]
 EVAL = ROOT / "data" / "results" / "family_eval.json"
 CHAPTER = ROOT / "notebooks" / "08_gpt2_zero_shot.ipynb"
-README = " ".join((ROOT / "README.md").read_text().split())
+# the README and its results page (docs/results.md), where the README's results paragraphs live
+README = " ".join(((ROOT / "README.md").read_text() + "\n" + (ROOT / "docs" / "results.md").read_text()).split())
 SIZES = ("13k", "38k", "113k", "389k", "1.4m")
 N = 200
 

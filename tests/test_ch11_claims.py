@@ -29,7 +29,7 @@ def prose():
 
 @pytest.fixture(scope="module")
 def readme():
-    return flat(README.read_text())
+    return flat(README.read_text() + "\n" + (ROOT / "docs" / "results.md").read_text())  # the README and its results page
 
 
 @pytest.fixture(scope="module")

@@ -142,10 +142,10 @@ def test_no_file_is_loaded_by_its_path():
 
 
 def test_every_command_in_the_docs_names_a_module_or_script_that_exists():
-    """README.md, data/README.md, the chapters and the package name experiments as `python -m gptedu.experiments.NAME`
+    """README.md, docs/*.md, data/README.md, the chapters and the package name experiments as `python -m gptedu.experiments.NAME`
     (or a script that is still in scripts/): each must exist."""
     texts = {p: p.read_text(encoding="utf-8") for p in [REPO / "README.md", REPO / "data" / "README.md",
-                                                        *PACKAGE.rglob("*.py")]}
+                                                        *REPO.joinpath("docs").glob("*.md"), *PACKAGE.rglob("*.py")]}
     for p in REPO.joinpath("notebooks").glob("*.ipynb"):  # the cells' sources: outputs may print a shipped record
         texts[p] = "".join("".join(c["source"]) for c in json.loads(p.read_text(encoding="utf-8"))["cells"])
     missing = set()
