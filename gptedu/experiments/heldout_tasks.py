@@ -54,7 +54,7 @@ from typing import Callable, Sequence
 import torch
 
 from .. import evaluation
-from ..checks import check_output_file
+from ..checks import check_output_file, require_choice, require_int
 from ..data import HELD_OUT_PLAYS, load_shakespeare, pretraining_plays
 from ..family import FAMILIES, family_members, load_family, manifest
 from ..finetune import linear_warmup_decay
@@ -70,6 +70,8 @@ CANDIDATE_KS = (0, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
 N_GREEDY = 50
 LONG = (8, 10)  # insertion_long's word lengths (training used 4-7)
 _CONSONANTS, _VOWELS = "bcdfghjklmnpqrstvwxz", "aeiou"
+LONG_LABEL_SPACE = len(_CONSONANTS) ** 3 * len(_VOWELS) ** 2  # 200,000 distinct five-letter labels
+MAX_BLOCK = 2048  # ks_that_fit's largest context: GPT-3's (the family's is 256 or 512)
 
 
 # ---------------------------------------------------------------- words
@@ -165,7 +167,10 @@ def _insertion_task(words: Callable[[], Sequence[str]], sep: str) -> Callable[[i
 
 
 def long_labels(n: int, rng: random.Random) -> list[str]:
-    """n distinct five-letter labels (consonant-vowel-consonant-vowel-consonant), drawn fresh."""
+    """n distinct five-letter labels (consonant-vowel-consonant-vowel-consonant), drawn fresh; more than
+    LONG_LABEL_SPACE raises at once instead of drawing forever."""
+    n = require_int("n", n, minimum=0, maximum=LONG_LABEL_SPACE,
+                    hint=": there are only that many consonant-vowel-consonant-vowel-consonant labels")
     labels: list[str] = []
     while len(labels) < n:
         lab = "".join(rng.choice(_CONSONANTS if i % 2 == 0 else _VOWELS) for i in range(5))
@@ -206,9 +211,16 @@ TASKS: dict[str, HeldoutTask] = {t.name: t for t in [
 
 
 def ks_that_fit(task: str, n: int = N, seed: int = SEED, block: int = BLOCK) -> list[int]:
-    """CANDIDATE_KS up to the largest K at which all n instances fit the context, and that largest K."""
+    """CANDIDATE_KS up to the largest K at which all n instances fit the context, and that largest K.
+
+    Checked first, so that the search ends: n=0 instances "fit" at every K (it would never stop), and a context
+    beyond MAX_BLOCK would take K into the thousands; K stops at evaluation.MAX_K in any case.
+    """
+    require_choice("task", task, TASKS)
+    n = require_int("n", n, maximum=evaluation.MAX_N, hint=" (instances per K)")
+    block = require_int("block", block, maximum=MAX_BLOCK, hint=" (the context, in characters)")
     k_max = 0
-    while all(e.fits(block) for e in TASKS[task].episodes(k_max + 1, n, seed)):
+    while k_max < evaluation.MAX_K and all(e.fits(block) for e in TASKS[task].episodes(k_max + 1, n, seed)):
         k_max += 1
     return [k for k in CANDIDATE_KS if k < k_max] + [k_max]
 
