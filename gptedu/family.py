@@ -30,7 +30,7 @@ from typing import Any, Callable
 import torch
 
 from .checkpoints import CheckpointError, load_checkpoint, model_from, save_checkpoint
-from .checks import require_bool
+from .checks import check_output_folder, require_bool
 from .device import pick_device
 from .config import GPTConfig
 from .data import HELD_OUT_PLAYS, load_shakespeare
@@ -178,10 +178,10 @@ def train_size(size: FamilySize, recipe: Recipe, out_dir: str | Path, *, progres
     """
     from .train import TrainConfig, Trainer
 
-    out_dir = Path(out_dir)
-    state_dir = Path(state_dir) if state_dir is not None else out_dir
-    for folder in (out_dir, state_dir):
-        folder.mkdir(parents=True, exist_ok=True)
+    # Both folders are made and test-written before the first step: the weights go to out_dir only at the
+    # end, so an out_dir that cannot be written would otherwise lose the whole run.
+    out_dir = check_output_folder(out_dir, "out_dir")
+    state_dir = check_output_folder(state_dir, "state_dir") if state_dir is not None else out_dir
     state_path = state_dir / f"{size.name}.state.pt"
     final_path, log_path = out_dir / f"{size.name}.pt", out_dir / f"{size.name}.json"
     config = config_for(size, recipe)
