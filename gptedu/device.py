@@ -1,9 +1,11 @@
 """Pick where tensors live: CUDA, then Apple's MPS, then the CPU.
 
 Override with an argument (`pick_device("cpu")`) or the environment variable
-GPTEDU_DEVICE=cpu|cuda|mps. MPS caveats: some ops fall back to the CPU, and
-results differ from the CPU's in the last bits, so the committed notebook
-outputs (made on the CPU) will not match exactly there.
+GPTEDU_DEVICE=cpu|cuda|mps. After `gptedu.setup()` (every chapter's first cell), the device
+it chose (the CPU unless asked otherwise) is what `pick_device()` returns when nothing else is
+asked, so the package's defaults (the Trainer, checkpoint and family loaders) compute where the
+session says. MPS caveats: some ops fall back to the CPU, and results differ from the CPU's in the
+last bits, so the committed notebook outputs (made on the CPU) will not match exactly there.
 """
 from __future__ import annotations
 
@@ -12,6 +14,14 @@ import os
 import torch
 
 CHOICES = ("cuda", "mps", "cpu")
+
+_session_device: torch.device | None = None  # set by gptedu.setup(); None before any setup
+
+
+def set_session_device(device: torch.device | None) -> None:
+    """Where pick_device() points when neither an argument nor $GPTEDU_DEVICE says (gptedu.setup() sets it)."""
+    global _session_device
+    _session_device = device
 
 
 def _available(name: str) -> bool:
@@ -23,8 +33,14 @@ def _available(name: str) -> bool:
     return name == "cpu"
 
 
+def available_device() -> torch.device:
+    """The first available of cuda, mps, cpu: what this machine offers, whatever was asked."""
+    return torch.device(next(name for name in CHOICES if _available(name)))
+
+
 def pick_device(prefer: str | torch.device | None = None) -> torch.device:
-    """The device to use: `prefer`, else $GPTEDU_DEVICE, else the first available of cuda, mps, cpu."""
+    """The device to use: `prefer`, else $GPTEDU_DEVICE, else gptedu.setup()'s device, else the first
+    available of cuda, mps, cpu."""
     if isinstance(prefer, torch.device):
         prefer = str(prefer)
     if prefer is not None and not isinstance(prefer, str):
@@ -33,7 +49,7 @@ def pick_device(prefer: str | torch.device | None = None) -> torch.device:
     source = f"device={prefer!r}" if prefer else f"GPTEDU_DEVICE={os.environ.get('GPTEDU_DEVICE')!r}"
     choice = prefer or os.environ.get("GPTEDU_DEVICE") or None
     if choice is None:
-        return torch.device(next(name for name in CHOICES if _available(name)))
+        return _session_device if _session_device is not None else available_device()
     kind, _, index = choice.partition(":")
     if kind not in CHOICES or (index and not index.isdigit()):
         raise ValueError(f"Unknown device: {source}. Choose one of {', '.join(CHOICES)}, optionally with "

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from .config import require_int
-from .device import pick_device
+from .device import available_device, pick_device, set_session_device
 
 # Warnings that are noise for a learner: tqdm.auto falls back to a text bar, with this
 # warning, in frontends that cannot show widgets.
@@ -47,8 +47,11 @@ class Session:
     """What setup() fixed. `device` is where the chapters compute: the CPU, unless asked otherwise.
 
     The chapters' training cells run on the CPU so that a learner's outputs match the committed
-    ones (a GPU gives other last bits, and these models are small); `accelerator` names a GPU that
-    was found but is not used unless asked (`setup(device="cuda")` or GPTEDU_DEVICE=cuda).
+    ones (a GPU gives other last bits, and these models are small): setup() makes its device the
+    default of `gptedu.device.pick_device()`, which the Trainer and the loaders use when given none.
+    `accelerator` names a GPU that was found but is not used unless asked (`setup(device="cuda")` or
+    GPTEDU_DEVICE=cuda: then the package's defaults use it; the chapters' own cells are written for
+    the CPU and are not tested on a GPU).
     """
     seed: int
     threads: int
@@ -93,10 +96,11 @@ def setup(seed: int = 0, threads: int | None = None, device: str | None = None) 
     seed = require_int("seed", seed, minimum=0)
     if seed >= 2**32:  # NumPy's limit
         raise ValueError(f"seed={seed} must be below 2**32 (NumPy's limit), e.g. seed=0.")
-    found = pick_device()  # what the machine offers ($GPTEDU_DEVICE included)
+    found = available_device()  # what the machine offers
     device = pick_device(device) if device is not None else (
-        found if os.environ.get("GPTEDU_DEVICE") else torch.device("cpu"))
+        pick_device(os.environ["GPTEDU_DEVICE"]) if os.environ.get("GPTEDU_DEVICE") else torch.device("cpu"))
     accelerator = found.type if found.type != "cpu" else None
+    set_session_device(device)  # the Trainer, checkpoint and family loaders compute here unless told otherwise
     torch.set_num_threads(threads)
     seed_everything(seed)
     for action, message in QUIET:

@@ -62,7 +62,7 @@ class TrainConfig:
     checkpoint_path: str | Path | None = None  # saved at the end of fit, and every checkpoint_interval
     checkpoint_interval: int | None = None
     seed: int = 1337  # batches and dropout; under DDP each rank uses seed + rank
-    device: str | None = None  # None: pick_device() (cuda, then mps, then cpu)
+    device: str | None = None  # None: pick_device(): $GPTEDU_DEVICE, else gptedu.setup()'s device, else cuda, mps, cpu
     progress: bool = True  # tqdm progress bar
 
     def __post_init__(self) -> None:

@@ -4,6 +4,14 @@ import torch
 from gptedu.device import describe_device, pick_device
 
 
+@pytest.fixture(autouse=True)
+def _restore_session_device(monkeypatch):
+    """gptedu.setup() sets the package's default device; each test here starts from none and leaves none behind."""
+    from gptedu import device
+
+    monkeypatch.setattr(device, "_session_device", None)
+
+
 def test_auto_picks_an_available_device(monkeypatch):
     monkeypatch.delenv("GPTEDU_DEVICE", raising=False)
     expected = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
@@ -48,6 +56,7 @@ def test_setup_computes_on_the_cpu_and_names_a_gpu_it_does_not_use(monkeypatch):
     from gptedu import session as S
 
     monkeypatch.delenv("GPTEDU_DEVICE", raising=False)
+    monkeypatch.setattr(S, "available_device", lambda: torch.device("cuda"))
     monkeypatch.setattr(S, "pick_device", lambda prefer=None: torch.device(prefer or "cuda"))
     session = gptedu.setup(seed=0, threads=1)
     assert session.device.type == "cpu" and session.accelerator == "cuda"
@@ -64,3 +73,27 @@ def test_setup_on_a_cpu_only_machine_reads_as_before(monkeypatch):
     session = gptedu.setup(seed=0, threads=1)
     if session.accelerator is None:  # this machine: what every committed notebook prints
         assert repr(session).endswith("device cpu, 1 thread, seed 0")
+
+
+def test_after_setup_the_package_computes_where_the_session_says(monkeypatch):
+    """On a machine with a GPU, setup()'s "cuda found, not used" must be true of the package's defaults too: a
+    Trainer or loader given no device (chapter 05's live run) computes on the CPU, not on the GPU it would pick."""
+    import gptedu
+    from gptedu import device
+    from gptedu.config import GPTConfig
+    from gptedu.model import GPT
+    from gptedu.train import TrainConfig, Trainer
+
+    monkeypatch.delenv("GPTEDU_DEVICE", raising=False)
+    real = device._available
+    monkeypatch.setattr(device, "_available", lambda name: True if name == "cuda" else real(name))  # a GPU, as seen
+    assert device.pick_device().type == "cuda"  # before setup: the first available, as always
+    session = gptedu.setup(seed=0, threads=1)
+    assert session.device.type == "cpu" and session.accelerator == "cuda"
+    assert device.pick_device().type == "cpu" and device.pick_device("cpu").type == "cpu"
+    model = GPT(GPTConfig(vocab_size=8, block_size=4, n_layer=1, n_head=1, n_embd=8))
+    data = torch.randint(0, 8, (64,))
+    assert Trainer(model, data, data, TrainConfig(max_iters=1, warmup_iters=0, progress=False)).device.type == "cpu"
+    assert next(model.parameters()).device.type == "cpu"
+    monkeypatch.setenv("GPTEDU_DEVICE", "cpu")  # the environment still overrides the session's device
+    assert device.pick_device().type == "cpu"
