@@ -47,7 +47,7 @@ from typing import Any, BinaryIO, Iterator
 import numpy as np
 import torch
 
-from .checks import require_int
+from .checks import require_bool, require_int
 from .device import pick_device
 
 FORMAT = "gptedu-checkpoint-v1"  # the saved dict's "format" entry (unchanged since v1)
@@ -283,6 +283,7 @@ def load_checkpoint(path: str | Path, *, verify: bool = True) -> Checkpoint:
 
     verify=False skips the sha256 (not the other checks), for a file you trust.
     """
+    verify = require_bool("verify", verify)  # verify="" or 0 would skip the sha256 without saying so
     path = _existing_file(path)
     with open(path, "rb") as f:  # one open file: a save that replaces `path` meanwhile cannot mix two files
         payload = _payload(f, path, verify)

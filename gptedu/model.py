@@ -18,6 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .attention import CausalSelfAttention
+from .checks import require_bool
 from .config import GPTConfig
 from .kv_cache import KVCache, LayerKV
 
@@ -197,7 +198,7 @@ class GPT(nn.Module):
         the scaling-law papers.
         """
         n = sum(p.numel() for p in self.parameters())
-        if non_embedding:
+        if require_bool("non_embedding", non_embedding):  # "no" would leave the embeddings out
             n -= self.wte.weight.numel() + self.wpe.weight.numel()
         return n
 

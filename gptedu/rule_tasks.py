@@ -26,7 +26,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Sequence
 
-from .evaluation import Instance
+from .checks import require_bool, require_int
+from .evaluation import MAX_N, Instance
 from .subtask_corpus import (ARROW, CorpusConfig, SubtaskCorpus, WORD_TASKS, evaluation_words,
                              training_words)
 
@@ -212,6 +213,11 @@ def rule_instances(rule: str, k: int, n: int, *, held_out_parameters: bool = Fal
     if fmt not in FORMATS:
         raise ValueError(f"No format {fmt!r}; the formats are {', '.join(FORMATS)}.")
     spec, style = RULES[rule], FORMATS[fmt]
+    # As gptedu.evaluation.instances: held_out_parameters="no" would draw the held-out letters, n=-2 return [].
+    k = require_int("k", k, minimum=0, hint=" (examples in the prompt; 0: zero-shot)")
+    n = require_int("n", n, minimum=1, maximum=MAX_N, hint=" (instances)")
+    held_out_parameters = require_bool("held_out_parameters", held_out_parameters)
+    seed = require_int("seed", seed, minimum=None)
     if held_out_parameters and spec.kind != "letter":
         raise ValueError(f"{rule!r} takes a position: only letter rules have held-out parameters.")
     rng = random.Random(f"{rule}/{k}/{seed}/{held_out_parameters}/{fmt}")
