@@ -77,6 +77,10 @@ def test_solutions_are_collapsed_and_complete(book, stem):
     collapsed = re.findall(r'<div class="cell tag_hide-cell[^"]*"', page)
     assert len(collapsed) == len(solutions), f"{stem}: {len(solutions)} collapsed cells in the notebook, " \
                                              f"{len(collapsed)} collapsed in the book"
+    nb = json.loads((ROOT / "notebooks" / f"{stem}.ipynb").read_text(encoding="utf-8"))
+    hints = sum("".join(c["source"]).count("<details>") for c in nb["cells"] if c["cell_type"] == "markdown")
+    assert page.count("<details>") == hints, f"{stem}: {hints} folded hints in the notebook, {page.count('<details>')} in the book"
+    assert "<details open" not in page, f"{stem}: something the notebook folds is open in the book"
     text = re.sub(r"<[^>]+>", "", page)
     import html as html_lib
     text = html_lib.unescape(text)
