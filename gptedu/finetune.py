@@ -378,7 +378,8 @@ def finetune(model: GPTClassifier, train_examples: Sequence, val_examples: Seque
              steps: int = 300, batch_size: int = 16, lr: float = DEFAULT_LR, lambda_lm: float = 0.5,
              warmup: float = 0.1, weight_decay: float = 0.01, grad_clip: float = 1.0,
              eval_every: int | None = None, log_every: int | None = None, seed: int = 0,
-             progress: bool = True, on_step: Callable[[int, dict], None] | None = None) -> FinetuneResult:
+             progress: bool = True, on_step: Callable[[int, dict], None] | None = None,
+             stop_after: int | None = None) -> FinetuneResult:
     """Fine-tune `model` in place on train_examples with L3 = L2 + lambda_lm * L1; return the
     history and the final accuracy on val_examples.
 
@@ -389,6 +390,8 @@ def finetune(model: GPTClassifier, train_examples: Sequence, val_examples: Seque
     steps between history records (default: 20 records per run). on_step(steps_done, losses), if
     given, is called after every optimizer step with that step's {"loss", "task_loss", "lm_loss"}
     (e.g. to move a progress bar); it cannot change the run (it gets its own copy of torch's RNG).
+    stop_after: run only the first stop_after of the `steps` steps, on the same schedule: a slice of
+    the full run, step for step, with its last record and the accuracy taken where it stops.
     """
     _check_lambda(lambda_lm)
     steps, batch_size = require_int("steps", steps), require_int("batch_size", batch_size)
@@ -403,6 +406,8 @@ def finetune(model: GPTClassifier, train_examples: Sequence, val_examples: Seque
     if eval_every is not None:
         eval_every = require_int("eval_every", eval_every, hint=" (or None: accuracy at the end only)")
     seed = require_int("seed", seed, minimum=None)
+    run_steps = steps if stop_after is None else require_int("stop_after", stop_after, maximum=steps,
+                                                             hint=" (a slice of the run's steps)")
     if len(train_examples) == 0 or len(val_examples) == 0:
         raise ValueError(f"need training and validation examples; got {len(train_examples)} and {len(val_examples)}.")
     train, val = model.encode(train_examples), model.encode(val_examples)
@@ -418,7 +423,7 @@ def finetune(model: GPTClassifier, train_examples: Sequence, val_examples: Seque
     queue: list[int] = []
     result, sums = FinetuneResult(), {}
     model.train()
-    bar = tqdm(range(steps), desc="fine-tuning", unit="step", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(range(run_steps), desc="fine-tuning", unit="step", disable=not progress, dynamic_ncols=True)
     with _seeded(seed), bar:  # dropout draws from torch's global RNG, seeded here
         for step in bar:
             if len(queue) < batch_size:  # a new epoch: a fresh shuffle of every example
@@ -449,10 +454,10 @@ def finetune(model: GPTClassifier, train_examples: Sequence, val_examples: Seque
                 sums[key] = sums.get(key, 0.0) + value
             sums["n"] = sums.get("n", 0) + 1
             done = step + 1
-            if done % log_every == 0 or done == steps:
+            if done % log_every == 0 or done == run_steps:
                 n = sums.pop("n")
                 record = {"step": done, "lr": optimizer.param_groups[0]["lr"], **{k: v / n for k, v in sums.items()}}
-                if eval_every and (done % eval_every == 0 or done == steps):
+                if eval_every and (done % eval_every == 0 or done == run_steps):
                     record["val_accuracy"] = evaluate(model, val)
                 result.history.append(record)
                 sums = {}

@@ -252,6 +252,21 @@ def test_on_step_is_called_after_every_step_and_changes_nothing():
     assert torch.equal(w_plain, w_hooked)
 
 
+def test_stop_after_runs_a_slice_of_the_full_run_step_for_step():
+    def run(**kw):
+        clf = GPTClassifier(tiny_gpt(), TOK, "classification")
+        return finetune(clf, contains_z(64, 0), contains_z(32, 1), steps=12, batch_size=8, lr=1e-3,
+                        log_every=4, eval_every=4, seed=3, progress=False, **kw)
+
+    full, part = run(), run(stop_after=8)
+    assert part.history == full.history[:2]  # the same schedule: the first 8 steps of 12, record for record
+    assert part.accuracy == full.history[1]["val_accuracy"]
+    assert run(stop_after=12).history == full.history
+    for bad in (13, 0, 2.5):
+        with pytest.raises(ValueError, match="stop_after"):
+            run(stop_after=bad)
+
+
 def test_learning_rate_warms_up_linearly_then_decays_to_zero():
     lrs = [linear_warmup_decay(s, 100, 1.0, 0.1) for s in range(100)]
     assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
