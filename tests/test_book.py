@@ -79,7 +79,8 @@ def test_solutions_are_collapsed_and_complete(book, stem):
                                              f"{len(collapsed)} collapsed in the book"
     nb = json.loads((ROOT / "notebooks" / f"{stem}.ipynb").read_text(encoding="utf-8"))
     hints = sum("".join(c["source"]).count("<details>") for c in nb["cells"] if c["cell_type"] == "markdown")
-    assert page.count("<details>") == hints, f"{stem}: {hints} folded hints in the notebook, {page.count('<details>')} in the book"
+    assert page.count("<details>") == hints, \
+        f"{stem}: {hints} folded hints in the notebook, {page.count('<details>')} in the book"
     assert "<details open" not in page, f"{stem}: something the notebook folds is open in the book"
     text = re.sub(r"<[^>]+>", "", page)
     import html as html_lib

@@ -12,7 +12,8 @@ open the notebook in JupyterLab, Run > Run All Cells, then use the apps, and che
 Full-page screenshots, after Run All and after the interactions (and on failure), land in
 test-artifacts/browser/, and so does a picture of each lab in use (its cell's output after the
 interactions, `lab-NN_name.png`). With GPTEDU_BOOK_PICTURES=1 the lab pictures also go to
-book/labs/NN_name.png, the committed pictures the book (`python3 course.py book`) shows. The server runs on a stripped temporary copy of notebooks/ (see
+book/labs/NN_name.png, the committed pictures the book (`python3 course.py book`) shows.
+The server runs on a stripped temporary copy of notebooks/ (see
 tests/browser/lab.py), so the committed notebooks are never touched. A chapter with long live
 training runs (06, 07) keeps only its app's cells there (`lab_cells`): nbval already runs every cell
 of every notebook, and this test is about the apps. Only 127.0.0.1 is contacted:
@@ -383,7 +384,8 @@ def test_the_printed_url_opens_chapter_00_at_the_repository_root(chromium, brows
     page = context.new_page()
     chapter = "notebooks/00_welcome.ipynb"
     try:
-        printed = re.findall(r"(http://127\.0\.0\.1:\d+/\S*token=[0-9a-f]+)\s", server.log_path.read_text(errors="replace"))
+        log = server.log_path.read_text(errors="replace")
+        printed = re.findall(r"(http://127\.0\.0\.1:\d+/\S*token=[0-9a-f]+)\s", log)
         assert printed, f"JupyterLab printed no URL with its token:\n{server.log_tail()}"
         assert urlsplit(printed[0]).path == f"/lab/tree/{chapter}", f"the printed URL is {printed[0]}"
         page.goto(printed[0], timeout=OPEN_TIMEOUT * 1000)

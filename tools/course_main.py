@@ -245,7 +245,7 @@ def main(argv: list[str]) -> int:
     if command in ("student", "grade"):  # gptedu/exercises/: edition.py, grading.py; paths as given, from here
         module = {"student": "gptedu.exercises.edition", "grade": "gptedu.exercises.grading"}[command]
         return subprocess.call([str(venv_bin("python")), "-m", module, *argv[1:]], env={**os.environ, **RUN_ENV})
-    if command == "book":  # book/build.py: Sphinx + myst-nb on the committed notebooks, nothing executed; --out as given
+    if command == "book":  # book/build.py (Sphinx + myst-nb), nothing executed; --out is taken as given
         return subprocess.call([str(venv_bin("python")), str(ROOT / "book" / "build.py"), *argv[1:]],
                                env={**os.environ, **RUN_ENV})
     if command == "test":
