@@ -106,10 +106,12 @@ def test_family_v2_paragraph_holds_to_its_evaluation(entries, chapter):
         assert lp[-1] < entries[key("389k", task)]["logprob"], task  # "its 793k sits below v1's 389k"
         gains.append(f"{lp[-1] - lp[0]:.2f}")
     assert f"by {gains[0]} (final word), {gains[1]} (cloze) and {gains[2]} (next speaker)" in prose
+    assert f"(6.6k → 793k: +{gains[0]}, +{gains[1]}, +{gains[2]} nats/char)" in README
     assert all(v2[key(s, "last_word")]["correct"] == 0 for s in SIZES_V2)
     cloze = [v2[key(s, "cloze")] for s in SIZES_V2]
     counts = sorted(e["correct"] for e in cloze)
     assert f"its {counts[0]} to {counts[-1]} of 200 have intervals that all overlap" in prose
+    assert f"cloze {counts[0]}–{counts[-1]} of 200 with overlapping intervals" in README
     assert max(e["accuracy_ci95"][0] for e in cloze) < min(e["accuracy_ci95"][1] for e in cloze)
     assert sorted(e["accuracy_ci95"][0] for e in cloze)[:2] == [e["accuracy_ci95"][0] for e in cloze[1::-1]]
     assert all(e["accuracy_ci95"][0] < 0.10 for e in cloze[:2])  # "the two smallest reaching below chance"

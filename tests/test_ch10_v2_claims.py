@@ -101,6 +101,9 @@ def test_section_4s_heldout_tasks_on_v2():
     ks = lambda task: h2["tasks"][task]["ks"]  # noqa: E731
     first = {k: pt("793k", "first_letter", k) for k in (1, 8, 12)}
     assert first[1]["correct"] == 0 and first[12]["ci95"][0] > first[1]["ci95"][1]
+    results_page = " ".join((ROOT / "docs" / "results.md").read_text().split())
+    assert (f"0 → {first[12]['correct']} of 200 from K = 1 to 12, {first[8]['correct_not_copyable']} of its "
+            f"{first[8]['correct']} right answers at K = 8") in results_page
     said(f"from 0 right at K = 1 to {first[12]['correct']} of 200 at K = 12",
          f"at K = 8, {first[8]['correct_not_copyable']} of its {first[8]['correct']} right answers had no")
     rising = [s for s in SIZES_V2 if any(pt(s, "first_letter", b)["ci95"][0] > pt(s, "first_letter", a)["ci95"][1]

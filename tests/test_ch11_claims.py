@@ -94,7 +94,7 @@ def test_the_mapping_task_steps_in_log_prob_and_accuracy_together(prose, readme,
     assert "fell smoothly" not in prose and "FINDINGS" not in prose
 
 
-def test_family_v2_law_and_missed_forecast(prose):
+def test_family_v2_law_and_missed_forecast(prose, readme):
     """Section 3's v2 subsection: the frontier exponent and its interval, the bend, and a forecast that every
     setting misses, as the v2 backtests warned (the numbers the prose quotes, recomputed from data/family_v2/)."""
     from gptedu.family import FAMILY_V2_DIR
@@ -125,5 +125,8 @@ def test_family_v2_law_and_missed_forecast(prose):
     others = [f"{preds[s].reveal(runs2)['error']:+.3f}".replace("-", "−") for s in S.SETTINGS if s != (1 / 10, True)]
     assert f"erred by {others[0]}, {others[1]} and {others[2]}" in prose
     assert all(set(p.fit_runs) == {"6.6k", "25k"} for p in preds.values())  # "the two 2-layer runs alone"
+    assert f"predicted {chosen.predicted:.3f} ({lo:.3f}–{hi:.3f}) for an actual {chosen.reveal(runs2)['actual']:.3f}" in readme
+    assert f"exponent is {b2:.3f} (90% bootstrap {lo2:.3f}–{hi2:.3f}" in readme
+    assert f"erred by {mae[0]:.3f}–{mae[-1]:.3f} nats on average" in readme
     floors = [f"{preds[f, True].fit.c:.2f}" for f in (1 / 30, 1 / 10)]
     assert f"find a floor ({floors[0]} and {floors[1]} nats)" in prose
