@@ -7,9 +7,9 @@ its documentation.
 """
 import sys
 
-if sys.version_info < (3, 10):
-    sys.exit("gptedu needs Python 3.10 or newer; this is " + sys.version.split()[0] + ". Run it with a newer "
-             "python3, e.g. `python3.11 course.py`.")
+if sys.version_info < (3, 11):
+    sys.exit("gptedu needs Python 3.11 or newer (its pinned numpy has no older wheel); this is "
+             + sys.version.split()[0] + ". Run it with a newer python3, e.g. `python3.11 course.py`.")
 
 import os  # noqa: E402
 

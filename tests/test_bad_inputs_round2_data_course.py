@@ -91,11 +91,11 @@ def test_portability_on_a_missing_notebook_says_so_and_runs_nothing(monkeypatch,
     assert course.missing_paths(["notebooks/00_welcome.ipynb", "-k", "cell", "--nbval-cell-timeout", "600"]) == []
 
 
-@pytest.mark.parametrize("version", [(3, 6, 15), (3, 9, 18)])
+@pytest.mark.parametrize("version", [(3, 6, 15), (3, 9, 18), (3, 10, 14)])
 def test_an_old_python_gets_the_version_message_first(monkeypatch, version):
     monkeypatch.setattr(sys, "version_info", (*version, "final", 0))
     monkeypatch.setattr(sys, "version", ".".join(map(str, version)) + " (old)")
-    with pytest.raises(SystemExit, match=rf"^gptedu needs Python 3\.10 or newer; this is {version[0]}\.{version[1]}"):
+    with pytest.raises(SystemExit, match=rf"^gptedu needs Python 3\.11 or newer \(its pinned numpy has no older wheel\); this is {version[0]}\.{version[1]}"):
         runpy.run_path(str(ROOT / "course.py"), run_name="_round2_old_python")
 
 

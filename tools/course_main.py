@@ -130,8 +130,8 @@ computes on the CPU. For the CPU-only build, stop now (Ctrl-C), delete .venv and
 
 def ensure_venv() -> None:
     """Create .venv and install the pins, unless it already holds exactly them and its Python runs."""
-    if sys.version_info < (3, 10):
-        sys.exit(f"gptedu needs Python 3.10 or newer; this is {sys.version.split()[0]}.")
+    if sys.version_info < (3, 11):
+        sys.exit(f"gptedu needs Python 3.11 or newer; this is {sys.version.split()[0]}.")
     python_works = venv_python_works()
     if python_works and STAMP.exists() and STAMP.read_text().strip() == requirements_hash():
         return
