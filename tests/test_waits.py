@@ -25,7 +25,7 @@ WAIT = re.compile(r"\b(about|under|takes?|roughly|up to|within|wait)\b[^.\n]{0,4
                   r"(\d+(\.\d+)?\s*([–-]\s*\d+\s*)?(s|sec|seconds?|min|minutes?)\b|half a minute|a minute|minutes?\b)",
                   re.IGNORECASE)
 # Chapters whose committed execution still has a cell over a limit; each entry is work left, not a licence.
-KNOWN = {"02_language_model": "cells 27 and 31 (the n-gram curve and its solution) recorded 28-30 s, no stated wait"}
+KNOWN: dict[str, str] = {}
 
 
 def seconds(cell: dict) -> float | None:
