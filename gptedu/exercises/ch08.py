@@ -7,6 +7,7 @@ import torch.nn.functional as F
 
 from ..config import GPTConfig
 from ..evaluation import Instance
+from ..generate import top_k_filter, top_p_filter
 from ..model import GPT
 from ..tokenizers import CharTokenizer
 from .core import Case, Exercise, Mistake, compare_exact, compare_tensors, register, short_repr
@@ -164,11 +165,7 @@ register(Exercise(
 
 
 # ---------------------------------------------------------------------- top-k
-def top_k_filter(logits, k):
-    kth = logits.topk(k, dim=-1).values[..., -1:]
-    return logits.masked_fill(logits < kth, float("-inf"))
-
-
+# The reference is the package's own filter (gptedu.generate.top_k_filter), which the chapter then uses.
 def _top_k_drops_kth(logits, k):
     kth = logits.topk(k, dim=-1).values[..., -1:]
     return logits.masked_fill(logits <= kth, float("-inf"))
@@ -213,14 +210,7 @@ register(Exercise(
 
 
 # ---------------------------------------------------------------------- top-p
-def top_p_filter(logits, p):
-    sorted_logits, order = logits.sort(dim=-1, descending=True)
-    probs = sorted_logits.softmax(dim=-1)
-    drop_sorted = probs.cumsum(dim=-1) - probs >= p
-    drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
-    return logits.masked_fill(drop, float("-inf"))
-
-
+# The reference is the package's own filter (gptedu.generate.top_p_filter).
 def _top_p_drops_crossing(logits, p):
     sorted_logits, order = logits.sort(dim=-1, descending=True)
     drop_sorted = sorted_logits.softmax(dim=-1).cumsum(dim=-1) > p
