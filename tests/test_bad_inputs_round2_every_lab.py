@@ -12,8 +12,6 @@ lab took n_layer above its 1-24 slider by stretching the slider, and n_layer=10*
 the scaling lab's class gave a bare TraitError for a held-out run or a limit not in its dropdowns and took
 fraction=True as "all"; runs=3 failed with "'int' object is not iterable".
 """
-import signal
-from contextlib import contextmanager
 
 import pytest
 import torch
@@ -31,21 +29,13 @@ from gptedu.labs.tokens import tokenizer_playground
 from gptedu.labs.transfer import transfer_lab
 from gptedu.model import GPT
 from gptedu.tokenizers import CharTokenizer
+from tests import limits
 
 LIMIT_S = 30  # every refusal below comes before any data is read or model built; the limit catches a hang
 
 
-@contextmanager
 def time_limit(seconds: int = LIMIT_S):
-    def stop(signum, frame):
-        raise TimeoutError(f"no answer after {seconds} s: the argument was not checked first")
-    previous = signal.signal(signal.SIGALRM, stop)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
+    return limits.time_limit(seconds, "the argument was not checked first")
 
 
 TOK = CharTokenizer.from_text("abcdefghij \n")

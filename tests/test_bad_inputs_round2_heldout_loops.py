@@ -6,27 +6,17 @@ beyond the family's (block=10**9) took K into the millions; long_labels(n) beyon
 forever. Each now fails at once, naming the argument and the limit; every case runs under a time limit.
 """
 import random
-import signal
-from contextlib import contextmanager
 
 import pytest
 
 from gptedu.experiments import heldout_tasks as H
+from tests import limits
 
 LIMIT_S = 30
 
 
-@contextmanager
 def time_limit(seconds: int = LIMIT_S):
-    def stop(signum, frame):
-        raise TimeoutError(f"no answer after {seconds} s: an unbounded loop")
-    previous = signal.signal(signal.SIGALRM, stop)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
+    return limits.time_limit(seconds, "an unbounded loop")
 
 
 @pytest.mark.parametrize("kw, pattern", [

@@ -6,8 +6,6 @@ evaluation.evaluate(k=10**6). Every case runs under a time limit (SIGALRM), so a
 instead of the suite.
 """
 import random
-import signal
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -17,6 +15,7 @@ from gptedu import evaluation, scaling
 from gptedu.config import GPTConfig
 from gptedu.model import GPT
 from gptedu.subtask_corpus import evaluation_words, family_tokenizer, mapping_pairs, new_labels, word_pairs
+from tests import limits
 
 LABEL_SPACE = 20 * 5 * 20  # consonant-vowel-consonant labels (gptedu.subtask_corpus.LABEL_SPACE)
 MAX_N = 100_000  # gptedu.evaluation.MAX_N
@@ -24,17 +23,8 @@ MAX_N = 100_000  # gptedu.evaluation.MAX_N
 LIMIT_S = 30  # each call below answers in well under a second; the limit only catches a hang
 
 
-@contextmanager
 def time_limit(seconds: int = LIMIT_S):
-    def stop(signum, frame):
-        raise TimeoutError(f"no answer after {seconds} s: an unbounded loop")
-    previous = signal.signal(signal.SIGALRM, stop)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
+    return limits.time_limit(seconds, "an unbounded loop")
 
 
 @pytest.fixture(scope="module")

@@ -5,28 +5,18 @@ stop at once with an error naming its option, before any training or evaluation 
 the fix the scripts set off on their whole run). The file in the way is left as it was.
 """
 import importlib
-import signal
 import sys
-from contextlib import contextmanager
 
 import pytest
 
+from tests import limits
 from tests.scripts import load_script
 
 LIMIT_S = 60  # loading a script and its imports; any training or evaluation would take longer
 
 
-@contextmanager
 def time_limit(seconds: int):
-    def stop(signum, frame):
-        raise TimeoutError(f"still running after {seconds} s: the output location was not checked first")
-    previous = signal.signal(signal.SIGALRM, stop)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
+    return limits.time_limit(seconds, "the output location was not checked first")
 
 
 @pytest.fixture
