@@ -26,7 +26,7 @@ import pytest
 
 from tests.browser.lab import ROOT
 from tests.scripts import load_script
-from tests.test_browser import _is_loopback, browser, chromium  # noqa: F401 (fixtures)
+from tests.test_browser import browser, chromium, loopback_page  # noqa: F401 (fixtures)
 
 BUILD_LIMIT = 120.0  # seconds: the "builds in under 2 minutes on 2 cores"
 book_build = load_script("book/build.py")
@@ -154,12 +154,8 @@ def _mathjax_blank_font(request) -> bool:
 
 @pytest.fixture(scope="module")
 def reader(browser, served):  # noqa: F811 (browser is the fixture imported above)
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(60_000)
     log = {"offsite": [], "failed": [], "errors": []}
-    context.route(lambda url: not _is_loopback(url), lambda route: (log["offsite"].append(route.request.url),
-                                                                     route.abort()))
-    page = context.new_page()
+    context, page = loopback_page(browser, log["offsite"], timeout_ms=60_000)
     page.on("requestfailed", lambda request: None if _mathjax_blank_font(request) else log["failed"].append(
         f"{request.url}: {request.failure}"))
     page.on("response", lambda response: response.status >= 400 and log["failed"].append(

@@ -231,6 +231,15 @@ def _is_loopback(url: str) -> bool:
     return scheme in ("data", "blob", "about") or urlsplit(url).hostname in ("127.0.0.1", "localhost")
 
 
+def loopback_page(browser, offsite: list[str], timeout_ms: int = 30_000):
+    """A new context and its page in which every request for another origin is refused and its URL appended to
+    `offsite` (the browser tests fail on any): how every browser test here stays offline. Returns (context, page)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(timeout_ms)
+    context.route(lambda url: not _is_loopback(url), lambda route: (offsite.append(route.request.url), route.abort()))
+    return context, context.new_page()
+
+
 def _interact(page, notebook: NotebookPage, step: Interaction) -> None:
     cell = page.locator(".jp-CodeCell", has=page.locator(step.control)).first
     control, watched = cell.locator(step.control).first, cell.locator(step.changes).first
@@ -290,11 +299,7 @@ def test_notebook_runs_and_its_widgets_react_in_jupyterlab(chapter: Chapter, lab
     stem = Path(chapter.notebook).stem
     offsite: list[str] = []
     js_errors: list[str] = []
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(30_000)
-    # Loopback only: a request for any other origin is refused and fails the test below.
-    context.route(lambda url: not _is_loopback(url), lambda route: (offsite.append(route.request.url), route.abort()))
-    page = context.new_page()
+    context, page = loopback_page(browser, offsite)  # any other origin is refused and fails the test below
     page.on("pageerror", lambda error: js_errors.append(str(error)))
     notebook = NotebookPage(page, chapter.notebook)
     try:
@@ -378,10 +383,7 @@ def test_the_printed_url_opens_chapter_00_at_the_repository_root(chromium, brows
 
     server = LabServer(tmp_path, command=course_command)
     offsite: list[str] = []
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(30_000)
-    context.route(lambda url: not _is_loopback(url), lambda route: (offsite.append(route.request.url), route.abort()))
-    page = context.new_page()
+    context, page = loopback_page(browser, offsite)
     chapter = "notebooks/00_welcome.ipynb"
     try:
         log = server.log_path.read_text(errors="replace")

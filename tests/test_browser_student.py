@@ -19,7 +19,7 @@ from gptedu.exercises import REGISTRY
 from gptedu.exercises.edition import exercises_in, read_notebook, role
 from tests.browser.lab import LabServer
 from tests.browser.notebook_page import _PANEL, NotebookPage, wait_until
-from tests.test_browser import ARTIFACTS, OPEN_TIMEOUT, _is_loopback, browser, chromium  # noqa: F401 (fixtures)
+from tests.test_browser import ARTIFACTS, OPEN_TIMEOUT, browser, chromium, loopback_page  # noqa: F401 (fixtures)
 
 CHAPTER = "03_attention.ipynb"
 EXERCISE = "causal_attention"
@@ -110,10 +110,7 @@ def test_a_wrong_attempt_fails_with_its_mistake_then_a_right_one_passes(lab, bro
     started = time.monotonic()
     offsite: list[str] = []
     js_errors: list[str] = []
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(30_000)
-    context.route(lambda url: not _is_loopback(url), lambda route: (offsite.append(route.request.url), route.abort()))
-    page = context.new_page()
+    context, page = loopback_page(browser, offsite)
     page.on("pageerror", lambda error: js_errors.append(str(error)))
     notebook = NotebookPage(page, CHAPTER)
     try:
